@@ -1,0 +1,288 @@
+"""A synthetic RGB-D segmentation set that exercises the point of DynMM.
+
+Every scene is a room corner seen by a Kinect-like camera: a wall with a floor below
+a random horizon, and a few objects in front of them. Scenes come in two kinds:
+
+- ``'rgb'`` scenes: every object class has its own colour, so the RGB channels alone
+  determine the label map (depth is consistent but not needed).
+- ``'depth'`` scenes: the objects have exactly the colour and texture the background
+  has at their pixels, i.e. they are invisible in RGB. Only the depth map reveals
+  them: an object stands in front of the background by a class-specific offset and has
+  a class-specific outline (rectangle or ellipse), so depth alone determines the class.
+
+A dynamic multimodal network should therefore learn to route ``'depth'`` scenes
+through its depth-using branches and may skip them on ``'rgb'`` scenes. The kind of
+each image is recorded in ``<out>/scene_kinds.json`` so that evaluation can check it.
+
+The output has exactly the NYUv2 layout that ``tools/prepare_nyuv2.py`` writes (see
+``NYUv2RGBDDataset``)::
+
+    <out>/train.txt, <out>/test.txt          one image name per line
+    <out>/{train,test}/rgb/NNNN.png          8-bit colour
+    <out>/{train,test}/depth/NNNN.png        uint16, millimetres
+    <out>/{train,test}/labels_40/NNNN.png    uint8, 0 = void, NYUv2 40-class ids
+    <out>/{train,test}/labels_13/NNNN.png    uint8, NYUv2 13-class ids
+    <out>/scene_kinds.json                   {"train": {name: kind}, "test": {...}}
+    <out>/synthetic_rgbd.json                generation parameters and class table
+
+This module needs only numpy and OpenCV; it does not import mmseg.
+"""
+import json
+import os
+import os.path as osp
+from typing import Dict
+
+import cv2
+import numpy as np
+
+# Background classes (NYUv2 40-class ids) and their base colours (RGB).
+WALL, FLOOR = 1, 2
+# Object classes. Each one is an (outline, depth-offset band) pair, so that it can be
+# recognised from depth alone; in 'rgb' scenes it also has its own colour. All ids are
+# NYUv2 40-class ids that map to six different 13-class ids as well.
+#   id: (name, outline, (min, max) distance in front of the background in mm)
+OBJECT_CLASSES = {
+    7: ('table', 'rectangle', (250, 550)),
+    25: ('television', 'rectangle', (750, 1050)),
+    4: ('bed', 'rectangle', (1250, 1550)),
+    5: ('chair', 'ellipse', (250, 550)),
+    23: ('books', 'ellipse', (750, 1050)),
+    6: ('sofa', 'ellipse', (1250, 1550)),
+}
+# Base colours. Any two differ by at least 45 in some channel, more than twice the
+# largest per-pixel deviation (MAX_COLOUR_DEVIATION), so in 'rgb' scenes no RGB value
+# can belong to two classes.
+CLASS_COLOURS = {
+    WALL: (200, 190, 160),  # beige
+    FLOOR: (120, 85, 60),  # brown
+    7: (60, 160, 60),  # green
+    25: (40, 40, 140),  # dark blue
+    4: (200, 60, 60),  # red
+    5: (230, 200, 40),  # yellow
+    23: (150, 60, 180),  # purple
+    6: (40, 170, 200),  # cyan
+}
+# Per-pixel colour = base + scene brightness (+-6) + vertical shading (+-6)
+# + quantised texture (+-8).
+MAX_COLOUR_DEVIATION = 20
+
+# NYUv2 40-class id -> 13-class id (index 0 = void). The table is
+# ``classMapping13.labels13`` of ``class13Mapping.mat`` from the nyuv2-python-toolkit,
+# the file ESANet's prepare_dataset.py reads; tools/prepare_nyuv2.py holds the same
+# table.
+NYU40_TO_13 = np.array(
+    [0, 12, 5, 6, 1, 4, 9, 10, 12, 13, 6, 8, 6, 13, 10, 6, 13, 6, 7, 7, 5, 7, 3, 2, 6,
+     11, 7, 7, 7, 7, 7, 7, 6, 7, 7, 7, 7, 7, 7, 6, 7],
+    dtype=np.uint8)
+
+SCENE_KINDS = ('rgb', 'depth')
+MIN_DEPTH_MM, MAX_DEPTH_MM = 500, 10000
+
+
+def _write_bytes_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'wb') as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _write_png(path: str, array: np.ndarray) -> None:
+    ok, buf = cv2.imencode('.png', array)
+    if not ok:
+        raise OSError(f'OpenCV could not encode {path!r} as PNG')
+    _write_bytes_atomic(path, buf.tobytes())
+
+
+def _background(rng: np.random.Generator, height: int, width: int):
+    """Wall above a random horizon, floor below it.
+
+    Returns:
+        tuple: label map (H, W) uint8 and depth (H, W) float64 in mm.
+    """
+    ys = np.arange(height, dtype=np.float64)[:, None]
+    xs = np.arange(width, dtype=np.float64)[None, :]
+    horizon = int(rng.uniform(0.45, 0.7) * height)
+    # A wall plane, slightly turned about the vertical axis.
+    wall_mm = rng.uniform(3500, 9000)
+    tilt = rng.uniform(-0.25, 0.25)
+    wall = np.broadcast_to(wall_mm * (1 + tilt * (xs / width - 0.5)),
+                           (height, width))
+    # A floor plane: inverse depth is linear in the image row, from the wall depth at
+    # the horizon to the depth seen at the bottom row.
+    bottom_mm = rng.uniform(2200, 2800)
+    t = np.clip((ys - horizon) / max(height - 1 - horizon, 1), 0, 1)
+    floor = 1.0 / ((1 - t) / wall + t / bottom_mm)
+    below = np.broadcast_to(ys >= horizon, (height, width))
+    labels = np.where(below, FLOOR, WALL).astype(np.uint8)
+    depth = np.where(below, floor, wall)
+    return labels, depth
+
+
+def _colourise(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
+    """RGB image whose pixels are the base colour of ``labels`` plus texture."""
+    height, width = labels.shape
+    lut = np.zeros((256, 3), dtype=np.int16)
+    for cls, colour in CLASS_COLOURS.items():
+        lut[cls] = colour
+    brightness = rng.integers(-6, 7)
+    shading = np.rint(np.linspace(-6, 6, height)).astype(np.int16)[:, None, None]
+    # Texture: coarse blotches plus fine grain, both on a 4-level grid so that RGB
+    # values repeat a lot (this is what makes 'depth' scenes ambiguous in RGB).
+    coarse = rng.integers(-1, 2, size=((height + 7) // 8, (width + 7) // 8))
+    coarse = np.kron(coarse, np.ones((8, 8), dtype=np.int64))[:height, :width]
+    fine = rng.integers(-1, 2, size=(height, width))
+    texture = (4 * (coarse + fine)).astype(np.int16)[..., None]
+    rgb = lut[labels] + brightness + shading + texture
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def render_scene(rng: np.random.Generator, height: int, width: int,
+                 kind: str, max_objects: int = 5) -> Dict[str, np.ndarray]:
+    """Render one scene.
+
+    Args:
+        rng (np.random.Generator): Source of randomness (the scene is a pure
+            function of its state).
+        height (int): Image height in pixels.
+        width (int): Image width in pixels.
+        kind (str): ``'rgb'`` (objects have class colours) or ``'depth'`` (objects
+            are invisible in RGB and only depth reveals them).
+        max_objects (int): Most objects in a scene; at least 2 are placed.
+            Defaults to 5.
+
+    Returns:
+        dict: ``rgb`` (H, W, 3) uint8 in RGB order, ``depth`` (H, W) uint16 in mm,
+        ``labels_40`` (H, W) uint8 and ``labels_13`` (H, W) uint8.
+    """
+    if kind not in SCENE_KINDS:
+        raise ValueError(f'kind must be one of {SCENE_KINDS}, got {kind!r}')
+    background, depth = _background(rng, height, width)
+    labels = background.copy()
+    ys = np.arange(height, dtype=np.float64)[:, None]
+    xs = np.arange(width, dtype=np.float64)[None, :]
+
+    class_ids = np.array(sorted(OBJECT_CLASSES))
+    n_objects = int(rng.integers(2, max(max_objects, 2) + 1))
+    objects = []
+    for cls in rng.choice(class_ids, size=n_objects):
+        _, outline, (lo, hi) = OBJECT_CLASSES[int(cls)]
+        offset = rng.uniform(lo, hi)
+        centre_x, centre_y = rng.uniform(0.1, 0.9) * width, rng.uniform(0.15, 0.9) * height
+        half_w, half_h = rng.uniform(0.08, 0.2) * width, rng.uniform(0.1, 0.25) * height
+        objects.append((offset, int(cls), outline, centre_x, centre_y, half_w, half_h))
+    # Nearest objects last, so that they occlude the ones behind them.
+    background_depth = depth.copy()
+    for offset, cls, outline, cx, cy, half_w, half_h in sorted(objects):
+        if outline == 'rectangle':
+            mask = (np.abs(xs - cx) <= half_w) & (np.abs(ys - cy) <= half_h)
+        else:
+            mask = ((xs - cx) / half_w) ** 2 + ((ys - cy) / half_h) ** 2 <= 1
+        labels[mask] = cls
+        depth[mask] = background_depth[mask] - offset
+
+    # In 'depth' scenes the objects take the background's colour and texture.
+    rgb = _colourise(rng, labels if kind == 'rgb' else background)
+    # Kinect-like noise: the standard deviation grows with the square of the distance.
+    depth = depth + rng.normal(size=depth.shape) * 4e-7 * depth ** 2
+    depth = np.clip(np.rint(depth), MIN_DEPTH_MM, MAX_DEPTH_MM).astype(np.uint16)
+    return dict(rgb=rgb, depth=depth, labels_40=labels,
+                labels_13=NYU40_TO_13[labels])
+
+
+def make_synthetic_rgbd(out: str,
+                        num_train: int = 200,
+                        num_test: int = 50,
+                        height: int = 120,
+                        width: int = 160,
+                        depth_only_ratio: float = 0.5,
+                        seed: int = 0,
+                        max_objects: int = 5,
+                        progress: bool = False) -> Dict[str, Dict[str, str]]:
+    """Write a synthetic RGB-D dataset in the NYUv2 layout.
+
+    The result is a pure function of the arguments: the same seed gives identical
+    files. Image ``i`` (names count from ``0001`` over train, then test, like the
+    NYUv2 indices) is drawn from its own generator seeded with ``(seed, i)``.
+
+    Args:
+        out (str): Output directory (created; existing files are overwritten).
+        num_train (int): Number of training images. Defaults to 200.
+        num_test (int): Number of test images. Defaults to 50.
+        height (int): Image height. Defaults to 120.
+        width (int): Image width. Defaults to 160.
+        depth_only_ratio (float): Proportion of ``'depth'`` scenes in each split,
+            rounded to whole images. Defaults to 0.5.
+        seed (int): Random seed. Defaults to 0.
+        max_objects (int): Most objects per scene. Defaults to 5.
+        progress (bool): Show a tqdm progress bar if tqdm is installed.
+            Defaults to False.
+
+    Returns:
+        dict: ``{'train': {name: kind}, 'test': {name: kind}}``, the content of
+        ``scene_kinds.json``.
+    """
+    if num_train < 0 or num_test < 0 or num_train + num_test == 0:
+        raise ValueError('need at least one image: num_train and num_test must be '
+                         f'>= 0 and not both 0, got {num_train}, {num_test}')
+    if height < 8 or width < 8:
+        raise ValueError(f'height and width must be >= 8, got {height}x{width}')
+    if not 0.0 <= depth_only_ratio <= 1.0:
+        raise ValueError(
+            f'depth_only_ratio must be in [0, 1], got {depth_only_ratio}')
+
+    jobs = []
+    kinds: Dict[str, Dict[str, str]] = {}
+    first = 1
+    for split_id, (split, count) in enumerate((('train', num_train),
+                                               ('test', num_test))):
+        n_depth = int(round(depth_only_ratio * count))
+        kind_rng = np.random.default_rng([seed, 1_000_000 + split_id])
+        is_depth = np.zeros(count, dtype=bool)
+        is_depth[kind_rng.permutation(count)[:n_depth]] = True
+        kinds[split] = {}
+        for i in range(count):
+            index = first + i
+            name = f'{index:04d}'
+            kinds[split][name] = 'depth' if is_depth[i] else 'rgb'
+            jobs.append((split, name, index))
+        first += count
+
+    for split in kinds:
+        for sub in ('rgb', 'depth', 'labels_40', 'labels_13'):
+            os.makedirs(osp.join(out, split, sub), exist_ok=True)
+
+    iterator = jobs
+    if progress:
+        try:
+            from tqdm import tqdm
+            iterator = tqdm(jobs, desc='synthetic RGB-D', unit='img')
+        except ImportError:
+            pass
+    for split, name, index in iterator:
+        rng = np.random.default_rng([seed, index])
+        scene = render_scene(rng, height, width, kinds[split][name], max_objects)
+        _write_png(osp.join(out, split, 'rgb', f'{name}.png'),
+                   cv2.cvtColor(scene['rgb'], cv2.COLOR_RGB2BGR))
+        for key in ('depth', 'labels_40', 'labels_13'):
+            _write_png(osp.join(out, split, key, f'{name}.png'), scene[key])
+
+    meta = dict(
+        generator='dynmm_plugins.datasets.synthetic_rgbd',
+        seed=seed, num_train=num_train, num_test=num_test, height=height,
+        width=width, depth_only_ratio=depth_only_ratio, max_objects=max_objects,
+        background_classes={str(WALL): 'wall', str(FLOOR): 'floor'},
+        object_classes={
+            str(k): dict(name=n, outline=o, offset_mm=list(b))
+            for k, (n, o, b) in OBJECT_CLASSES.items()
+        })
+    _write_bytes_atomic(osp.join(out, 'synthetic_rgbd.json'),
+                        json.dumps(meta, indent=2).encode())
+    _write_bytes_atomic(osp.join(out, 'scene_kinds.json'),
+                        json.dumps(kinds, indent=2).encode())
+    # The split files last: a run that was interrupted leaves none behind.
+    for split, names in kinds.items():
+        _write_bytes_atomic(osp.join(out, f'{split}.txt'),
+                            ''.join(f'{n}\n' for n in names).encode())
+    return kinds
+

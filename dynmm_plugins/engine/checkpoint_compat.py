@@ -1,0 +1,58 @@
+"""Let mmengine 0.10.7 load and resume its own checkpoints under torch >= 2.6.
+
+torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine's
+checkpoints hold a few non-tensor objects (the message hub's ``HistoryBuffer``
+with numpy arrays and scalars, the one-cycle scheduler's annealing function).
+Instead of switching safe loading off, we allowlist exactly those types.
+Functions stored as class attributes are pickled as ``getattr(cls, name)``; a
+plain ``getattr`` would let a crafted file reach any attribute of any allowed
+object, so we register a getattr that only returns the attributes listed in
+:func:`_allowed_attributes`.
+"""
+import numpy as np
+import torch
+
+_INSTALLED = False
+
+
+def _numpy_globals() -> list:
+    # numpy >= 2 moved the pickling helpers to numpy._core; checkpoints name them there.
+    multiarray = getattr(np, '_core', np.core).multiarray
+    return [
+        (multiarray._reconstruct, f'{multiarray.__name__}._reconstruct'),
+        (multiarray.scalar, f'{multiarray.__name__}.scalar'),
+        np.ndarray,
+        np.dtype,
+    ] + [type(np.dtype(code)) for code in '?bBhHiIlLqQefdgFDG']
+
+
+def _allowed_attributes() -> dict:
+    """Class -> attribute names that mmengine checkpoints reach through ``getattr``."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    from mmengine.optim.scheduler.param_scheduler import OneCycleParamScheduler
+    return {
+        HistoryBuffer: {'min', 'max', 'mean', 'current'} | set(HistoryBuffer._statistics_methods),
+        OneCycleParamScheduler: {'_annealing_cos', '_annealing_linear'},
+    }
+
+
+def _restricted_getattr(obj, name):
+    """``getattr`` limited to :func:`_allowed_attributes`."""
+    allowed = _allowed_attributes()
+    if isinstance(name, str) and name in allowed.get(obj, ()) if isinstance(obj, type) else False:
+        return getattr(obj, name)
+    raise RuntimeError(f'refusing getattr({obj!r}, {name!r}) while loading a checkpoint: only '
+                       'HistoryBuffer statistics and scheduler annealing functions are allowed')
+
+
+def allow_mmengine_checkpoint_globals() -> None:
+    """Allowlist the types mmengine writes into checkpoints for ``torch.load(weights_only=True)``.
+
+    Idempotent; called on ``import dynmm_plugins``.
+    """
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    torch.serialization.add_safe_globals(
+        list(_allowed_attributes()) + [(_restricted_getattr, 'builtins.getattr')] + _numpy_globals())
+    _INSTALLED = True

@@ -1,0 +1,60 @@
+"""Drives DynMM's gate through its training schedule: random -> soft (decaying) -> hard."""
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.runner import EpochBasedTrainLoop
+from mmseg.registry import HOOKS
+
+from dynmm_plugins.core import GateSchedule
+
+
+@HOOKS.register_module()
+class DynMMGateScheduleHook(Hook):
+    """Sets the gate mode and temperature before every training iteration.
+
+    DynMM's knobs are in epochs: the first ``epoch_ini`` epochs assign uniformly
+    random branches, the temperature decays exponentially from ``temp`` to
+    ``end_temp`` over ``epoch_hard`` epochs, and from ``epoch_hard`` on the gate
+    is hard (straight-through). With an iteration-based loop the epoch is
+    ``iter // iters_per_epoch`` (the temperature steps once per epoch, as in the
+    reference). The state is a function of the runner's iteration/epoch, so
+    it is restored exactly by ``--resume``. A model put in 'baseline' or 'fixed'
+    gate mode by its config is left alone.
+
+    Args:
+        temp (float): Start temperature. Default: 1.0.
+        end_temp (float): Temperature at ``epoch_hard``. Default: 0.001.
+        epoch_ini (float): Epochs of random branches. Default: 0.
+        epoch_hard (float): Epoch from which gates are hard. Default: 500.
+        iters_per_epoch (int, optional): Iterations per epoch for iteration-based
+            loops; None uses the length of the training dataloader.
+        decay (str): 'exp' or 'constant'. Default: 'exp'.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self, temp=1.0, end_temp=0.001, epoch_ini=0, epoch_hard=500,
+                 iters_per_epoch=None, decay='exp'):
+        self.schedule = GateSchedule(temp, end_temp, epoch_ini, epoch_hard, decay)
+        if iters_per_epoch is not None and int(iters_per_epoch) < 1:
+            raise ValueError(f'iters_per_epoch must be >= 1, got {iters_per_epoch!r}')
+        self.iters_per_epoch = iters_per_epoch
+
+    def epoch_of(self, runner) -> int:
+        """The schedule's epoch for the runner's current position."""
+        if isinstance(runner.train_loop, EpochBasedTrainLoop):
+            return runner.epoch
+        per_epoch = self.iters_per_epoch or len(runner.train_dataloader)
+        return runner.iter // per_epoch
+
+    def state_at(self, epoch):
+        """(gate mode, temperature) for ``epoch``."""
+        return self.schedule.phase(epoch), self.schedule.temperature(epoch)
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        """Apply the schedule for the current epoch."""
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if model.gate_mode in ('baseline', 'fixed'):
+            return
+        mode, temperature = self.state_at(self.epoch_of(runner))
+        model.set_gate(mode, temperature)
+        runner.message_hub.update_scalar('train/gate_temperature', temperature)

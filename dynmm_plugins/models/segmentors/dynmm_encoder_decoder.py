@@ -1,0 +1,228 @@
+"""DynMM segmentor: runs encoder stages and gated fusions in turn, adds the resource loss."""
+from typing import List, Optional, Tuple
+
+import torch
+from mmseg.models.segmentors import EncoderDecoder
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from dynmm_plugins.core import (check_branch, check_temperature, count_macs, fixed_one_hot,
+                                gate_activation, random_one_hot, run_grouped_by_branch)
+
+GATE_MODES = ('baseline', 'random', 'soft', 'hard', 'fixed')
+
+
+@MODELS.register_module()
+class DynMMEncoderDecoder(EncoderDecoder):
+    """ESANet with DynMM's fusion-level gate, as an MMSeg encoder-decoder.
+
+    The backbone (:class:`DynMMRGBDResNet`) provides the two encoders, stem
+    fusion and the gate; the neck (:class:`DynMMGatedFusionNeck`) the per-stage
+    fusions and skips; the decode head (:class:`ESANetHead`) the decoder. Branch
+    k uses depth in the first k of the 4 stages.
+
+    In training every path is computed and mixed by the gate weights (soft, or
+    straight-through one-hot), so gradients reach the gate. At inference with a
+    hard or fixed gate each sample runs only its branch: the batch is grouped by
+    branch and the depth stages after the branch are never computed.
+
+    Gate modes (:meth:`set_gate`): 'baseline' (every sample on the last branch,
+    i.e. static ESANet), 'random' (uniform random branch, DynMM's initial
+    phase), 'soft', 'hard', 'fixed' (every sample on one given branch).
+
+    Args:
+        loss_resource (dict, optional): Resource loss config, e.g.
+            ``dict(type='DynMMResourceLoss', loss_weight=1e-4)``. None trains
+            without it.
+        gate_mode (str): Initial gate mode. Default: 'soft' ('baseline' when the
+            backbone has no gate).
+        temperature (float): Initial gate temperature. Default: 1.0.
+        fixed_branch (int, optional): Branch of the 'fixed' mode.
+        inference_gate (str, optional): Gate mode used at inference when the
+            training mode is 'soft' or 'random'; 'hard' as DynMM evaluates.
+            None keeps the training mode. Default: 'hard'.
+        cost_input_size (Tuple[int, int]): (H, W) at which the per-branch
+            GFLOPs are measured. Default: (480, 640).
+        freeze_all_but_gate (bool): Train only the gate (DynMM's ``--freeze``).
+            Default: False.
+        **kwargs: :class:`EncoderDecoder` arguments (backbone, neck,
+            decode_head, train_cfg, test_cfg, data_preprocessor, init_cfg).
+    """
+
+    def __init__(self, loss_resource=None, gate_mode=None, temperature=1.0, fixed_branch=None,
+                 inference_gate='hard', cost_input_size=(480, 640), freeze_all_but_gate=False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_branches = self.backbone.num_branches
+        self.loss_resource = None
+        if loss_resource is not None:
+            self.loss_resource = MODELS.build(loss_resource)
+            self.loss_resource.check_num_branches(self.num_branches)
+        if inference_gate not in (None, 'hard', 'soft'):
+            raise ValueError(f"inference_gate must be 'hard', 'soft' or None, got {inference_gate!r}")
+        self.inference_gate = inference_gate
+        self.cost_input_size = tuple(cost_input_size)
+        self._branch_costs = None
+        self.last_gate_weights = None
+        default_mode = 'soft' if self.has_gate else 'baseline'
+        self.set_gate(gate_mode or default_mode, temperature, fixed_branch)
+        if freeze_all_but_gate:
+            self.freeze_all_but_gate()
+
+    # ------------------------------------------------------------------ gate control
+    @property
+    def has_gate(self) -> bool:
+        """Whether the backbone has a gate (False for static ESANet)."""
+        return self.backbone.gate is not None
+
+    def set_gate(self, mode: str, temperature: Optional[float] = None,
+                 branch: Optional[int] = None) -> None:
+        """Select how branches are chosen.
+
+        Args:
+            mode (str): 'baseline', 'random', 'soft', 'hard' or 'fixed'.
+            temperature (float, optional): New softmax temperature (> 0).
+            branch (int, optional): Branch of the 'fixed' mode (0..num_branches-1).
+        """
+        if mode not in GATE_MODES:
+            raise ValueError(f'unknown gate mode {mode!r}; choose one of {GATE_MODES}')
+        if mode in ('soft', 'hard') and not self.has_gate:
+            raise ValueError(f"gate mode {mode!r} needs a gate, but this model is static ESANet "
+                             "(backbone.gate=None); use 'baseline', 'fixed' or 'random'")
+        if mode == 'fixed':
+            check_branch(branch, self.num_branches)
+        elif branch is not None:
+            raise ValueError(f"branch={branch!r} is only meaningful for gate mode 'fixed', got {mode!r}")
+        if temperature is not None:
+            self.temperature = check_temperature(temperature)
+        self.gate_mode, self.fixed_branch = mode, branch
+
+    def freeze_all_but_gate(self) -> None:
+        """Stop gradients to everything but the gate (DynMM's ``--freeze``)."""
+        if not self.has_gate:
+            raise ValueError('freeze_all_but_gate needs a gate, but this model has none')
+        for name, param in self.named_parameters():
+            param.requires_grad = name.startswith('backbone.gate.')
+
+    def _effective_mode(self) -> str:
+        if not self.training and self.inference_gate and self.gate_mode in ('soft', 'random'):
+            return self.inference_gate
+        return self.gate_mode
+
+    def gate_weights(self, logits: Optional[Tensor], batch_size: int, device) -> Tensor:
+        """Branch weights (N, B) under the current gate mode."""
+        mode = self._effective_mode()
+        if mode == 'baseline':
+            return fixed_one_hot(batch_size, self.num_branches, self.num_branches - 1, device)
+        if mode == 'fixed':
+            return fixed_one_hot(batch_size, self.num_branches, self.fixed_branch, device)
+        if mode == 'random':
+            return random_one_hot(batch_size, self.num_branches, device)
+        return gate_activation(logits, self.temperature, hard=(mode == 'hard'))
+
+    # ------------------------------------------------------------------ encoder
+    def encode(self, inputs: Tensor) -> Tuple[List[Tensor], Tensor]:
+        """Decoder inputs and the gate weights (N, B) for a batch of RGB-D inputs."""
+        rgb, depth, logits = self.backbone(inputs)
+        weights = self.gate_weights(logits, inputs.shape[0], inputs.device)
+        one_hot = self._effective_mode() in ('hard', 'fixed', 'baseline')
+        if one_hot and not self.training:
+            branches = weights.argmax(dim=1)
+            stage_feats = run_grouped_by_branch(branches, self._encode_branch, rgb, depth)
+        else:
+            stage_feats = self._encode_mixed(rgb, depth, weights)
+        self.last_gate_weights = weights.detach()
+        return self.neck(stage_feats), weights
+
+    def _encode_mixed(self, rgb: Tensor, depth: Tensor, weights: Tensor) -> List[Tensor]:
+        """Every stage of both encoders, each fusion mixed by its probability."""
+        feats = []
+        # P(branch > i): the probability that stage i fuses depth
+        fuse_probs = weights.flip(1).cumsum(1).flip(1)[:, 1:]
+        constant = not weights.requires_grad
+        for i in range(self.backbone.num_stages):
+            rgb = self.backbone.rgb_stage(i, rgb)
+            p = fuse_probs[:, i]
+            if constant and bool((p == 0).all()):
+                # nobody fuses here or later: skip the rest of the depth encoder
+                feats.append(rgb)
+                continue
+            depth = self.backbone.depth_stage(i, depth)
+            rgb = self.neck.fuse_stage(i, rgb, depth, None if constant and bool((p == 1).all()) else p)
+            feats.append(rgb)
+        return feats
+
+    def _encode_branch(self, branch: int, rgb: Tensor, depth: Tensor) -> List[Tensor]:
+        """Branch ``branch`` only: depth stages after it are not computed."""
+        feats = []
+        for i in range(self.backbone.num_stages):
+            rgb = self.backbone.rgb_stage(i, rgb)
+            if i < branch:
+                depth = self.backbone.depth_stage(i, depth)
+                rgb = self.neck.fuse_stage(i, rgb, depth)
+            feats.append(rgb)
+        return feats
+
+    def extract_feat(self, inputs: Tensor) -> List[Tensor]:
+        """Decoder inputs (the gate weights are kept in ``last_gate_weights``)."""
+        return self.encode(inputs)[0]
+
+    # ------------------------------------------------------------------ training
+    def loss(self, inputs: Tensor, data_samples) -> dict:
+        """Segmentation losses, ``loss_resource`` and gate statistics (non-loss values)."""
+        feats, weights = self.encode(inputs)
+        losses = self._decode_head_forward_train(feats, data_samples)
+        if self.with_auxiliary_head:
+            losses.update(self._auxiliary_head_forward_train(feats, data_samples))
+        depth_costs = self.branch_costs()['depth_encoder']
+        if self.loss_resource is not None and self.gate_mode in ('soft', 'hard'):
+            losses[self.loss_resource.loss_name] = self.loss_resource(weights, depth_costs)
+        losses.update(self.gate_log_vars(weights.detach()))
+        return losses
+
+    def gate_log_vars(self, weights: Tensor) -> dict:
+        """Branch fractions and expected GFLOPs per image of a batch (no 'loss' in keys)."""
+        costs = self.branch_costs()
+        fractions = torch.bincount(weights.argmax(1), minlength=self.num_branches).float()
+        fractions = fractions / weights.shape[0]
+        log_vars = {f'branch_frac_{k}': fractions[k] for k in range(self.num_branches)}
+        mean_w = weights.float().mean(0).cpu()
+        log_vars['gflops_expected'] = (mean_w @ torch.tensor(costs['total'])).to(weights.device)
+        log_vars['gflops_depth_expected'] = (
+            mean_w @ torch.tensor(costs['depth_encoder'])).to(weights.device)
+        return log_vars
+
+    # ------------------------------------------------------------------ costs
+    def branch_costs(self, input_size: Optional[Tuple[int, int]] = None) -> dict:
+        """Measured GFLOPs (GMACs, thop convention) per branch at ``input_size``.
+
+        Returns ``dict(depth_encoder=[...], total=[...])``, each B long: the depth
+        encoder's stem and stages used by each branch, and the whole network.
+        Measured once with torch's FLOP counter on this model's own modules.
+        """
+        size = tuple(input_size or self.cost_input_size)
+        if self._branch_costs is not None and self._branch_costs[0] == size:
+            return self._branch_costs[1]
+        was_training, mode = self.training, (self.gate_mode, self.fixed_branch)
+        param = next(self.parameters())
+        x = torch.zeros(1, 4, *size, device=param.device, dtype=param.dtype)
+        self.eval()
+        try:
+            encoder = self.backbone.depth_encoder
+            stem = count_macs(encoder.forward_stem, x[:, 3:])
+            depth_x = encoder.maxpool(encoder.forward_stem(x[:, 3:]))
+            depth_costs = [stem]
+            for i in range(self.backbone.num_stages):
+                depth_costs.append(depth_costs[-1] + count_macs(encoder.forward_stage, i, depth_x))
+                with torch.no_grad():
+                    depth_x = encoder.forward_stage(i, depth_x)
+            total = []
+            for k in range(self.num_branches):
+                self.gate_mode, self.fixed_branch = 'fixed', k
+                total.append(count_macs(self._forward, x))
+        finally:
+            self.gate_mode, self.fixed_branch = mode
+            self.train(was_training)
+        costs = dict(depth_encoder=[c / 1e9 for c in depth_costs], total=[c / 1e9 for c in total])
+        self._branch_costs = (size, costs)
+        return costs

@@ -1,0 +1,26 @@
+# DynMM on the small ESANet of the synthetic RGB-D set (CPU, minutes).
+# Half of the synthetic scenes need depth; the gate should learn to send them to
+# the depth-using branches and the others to cheap ones.
+_base_ = ['../esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py']
+
+loss_ratio = 0.05  # lambda; the GFLOPs here are ~30x smaller than at 480x640
+flop_budget = None
+temp = 1.0
+end_temp = 0.01
+epoch_ini = 1  # one epoch of random branches trains every path first
+epoch_hard = 6  # hard gates for the last 2 of 8 epochs
+freeze = False
+
+model = dict(
+    # _delete_: the static base has gate=None, which a dict cannot be merged into
+    backbone=dict(gate=dict(_delete_=True, type='DynMMGlobalGate', hidden_channels=8, num_branches=5)),
+    loss_resource=dict(type='DynMMResourceLoss', loss_weight=loss_ratio, budget=flop_budget,
+                       costs=None, reduction='sum'),
+    gate_mode='soft',
+    temperature=temp,
+    inference_gate='hard',
+    freeze_all_but_gate=freeze)
+custom_hooks = [
+    dict(type='DynMMGateScheduleHook', temp=temp, end_temp=end_temp, epoch_ini=epoch_ini,
+         epoch_hard=epoch_hard, iters_per_epoch={{_base_.iters_per_epoch}}),
+]
