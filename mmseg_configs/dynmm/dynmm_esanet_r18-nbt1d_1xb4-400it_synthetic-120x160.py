@@ -20,6 +20,8 @@ model = dict(
     temperature=temp,
     inference_gate='hard',
     freeze_all_but_gate=freeze)
+# DDP: the gate and skipped depth stages can be without gradient in a step.
+model_wrapper_cfg = dict(find_unused_parameters=True)
 custom_hooks = [
     dict(type='DynMMGateScheduleHook', temp=temp, end_temp=end_temp, epoch_ini=epoch_ini,
          epoch_hard=epoch_hard, iters_per_epoch={{_base_.iters_per_epoch}}),

@@ -24,3 +24,5 @@ model = dict(
     decode_head=dict(channels=64, decoder_channels=(128, 64, 64), num_decoder_blocks=(1, 1, 1),
                      num_classes={{_base_.num_classes}}),
     cost_input_size=(128, 160))
+# CPU runs: gloo for multi-process training (torchrun ... --launcher pytorch).
+env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))

@@ -1,4 +1,5 @@
 """Drives DynMM's gate through its training schedule: random -> soft (decaying) -> hard."""
+import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
@@ -16,9 +17,11 @@ class DynMMGateScheduleHook(Hook):
     ``end_temp`` over ``epoch_hard`` epochs, and from ``epoch_hard`` on the gate
     is hard (straight-through). With an iteration-based loop the epoch is
     ``iter // iters_per_epoch`` (the temperature steps once per epoch, as in the
-    reference). The state is a function of the runner's iteration/epoch, so
-    it is restored exactly by ``--resume``. A model put in 'baseline' or 'fixed'
-    gate mode by its config is left alone.
+    reference). The mode and temperature are functions of the runner's
+    iteration/epoch, so ``--resume`` restores them; the hook also stores the
+    torch RNG state in each checkpoint (the random phase draws branches from
+    it), so a resumed run continues exactly like an uninterrupted one. A model
+    put in 'baseline' or 'fixed' gate mode by its config is left alone.
 
     Args:
         temp (float): Start temperature. Default: 1.0.
@@ -49,6 +52,22 @@ class DynMMGateScheduleHook(Hook):
     def state_at(self, epoch):
         """(gate mode, temperature) for ``epoch``."""
         return self.schedule.phase(epoch), self.schedule.temperature(epoch)
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        """Store the gate state and the torch RNG state in the checkpoint."""
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        checkpoint['dynmm_gate'] = dict(mode=model.gate_mode, temperature=model.temperature,
+                                        torch_rng_state=torch.get_rng_state())
+
+    def after_load_checkpoint(self, runner, checkpoint):
+        """On ``--resume``, restore the state saved by :meth:`before_save_checkpoint`."""
+        state = checkpoint.get('dynmm_gate')
+        if state is None or not getattr(runner, '_resume', False):
+            return  # finetuning from ``load_from`` starts its own schedule and randomness
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if model.gate_mode not in ('baseline', 'fixed') and state['mode'] not in ('baseline', 'fixed'):
+            model.set_gate(state['mode'], state['temperature'])
+        torch.set_rng_state(state['torch_rng_state'])
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         """Apply the schedule for the current epoch."""

@@ -1,7 +1,9 @@
 """DynMM segmentor: runs encoder stages and gated fusions in turn, adds the resource loss."""
+from collections import OrderedDict
 from typing import List, Optional, Tuple
 
 import torch
+from mmengine.dist import all_reduce, get_world_size
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from torch import Tensor
@@ -180,6 +182,21 @@ class DynMMEncoderDecoder(EncoderDecoder):
         losses.update(self.gate_log_vars(weights.detach()))
         return losses
 
+    def parse_losses(self, losses: dict):
+        """Total loss of this rank; logged values averaged over all ranks.
+
+        mmengine logs rank 0's values only. The branch fractions, expected
+        GFLOPs and losses are reduced first so that the log describes the whole
+        global batch, as in one process. The returned loss keeps its graph.
+        """
+        loss, log_vars = super().parse_losses(losses)
+        if get_world_size() > 1:
+            names = list(log_vars)
+            stacked = torch.stack([log_vars[k].detach().float() for k in names])
+            all_reduce(stacked, op='mean')
+            log_vars = OrderedDict(zip(names, stacked))
+        return loss, log_vars
+
     def gate_log_vars(self, weights: Tensor) -> dict:
         """Branch fractions and expected GFLOPs per image of a batch (no 'loss' in keys)."""
         costs = self.branch_costs()
@@ -204,6 +221,7 @@ class DynMMEncoderDecoder(EncoderDecoder):
         if self._branch_costs is not None and self._branch_costs[0] == size:
             return self._branch_costs[1]
         was_training, mode = self.training, (self.gate_mode, self.fixed_branch)
+        last_weights = self.last_gate_weights  # the measuring passes below overwrite it
         param = next(self.parameters())
         x = torch.zeros(1, 4, *size, device=param.device, dtype=param.dtype)
         self.eval()
@@ -222,6 +240,7 @@ class DynMMEncoderDecoder(EncoderDecoder):
                 total.append(count_macs(self._forward, x))
         finally:
             self.gate_mode, self.fixed_branch = mode
+            self.last_gate_weights = last_weights
             self.train(was_training)
         costs = dict(depth_encoder=[c / 1e9 for c in depth_costs], total=[c / 1e9 for c in total])
         self._branch_costs = (size, costs)

@@ -18,3 +18,6 @@ model = dict(
     temperature=1.0,
     inference_gate='hard',  # DynMM evaluates with hard gates
     freeze_all_but_gate=False)  # --freeze
+# In the random phase and with fixed/baseline gates some parameters (the gate, the
+# skipped depth stages) get no gradient in a step: DDP must not wait for them.
+model_wrapper_cfg = dict(find_unused_parameters=True)

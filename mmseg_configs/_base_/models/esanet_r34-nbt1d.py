@@ -34,3 +34,7 @@ model = dict(
     cost_input_size=(480, 640),  # where per-branch GFLOPs are measured
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
+# Multi-process training (torchrun ... --launcher pytorch): this DDP wrapper also
+# works for CPU processes (gloo), where mmengine's default one does not.
+model_wrapper_cfg = dict(type='DynMMDistributedDataParallel', broadcast_buffers=False,
+                         find_unused_parameters=False)
