@@ -9,6 +9,10 @@ plain ``getattr`` would let a crafted file reach any attribute of any allowed
 object, so we register a getattr that only returns the attributes listed in
 :func:`_allowed_attributes`.
 """
+import os.path as osp
+import pickle
+import zipfile
+
 import numpy as np
 import torch
 
@@ -45,14 +49,37 @@ def _restricted_getattr(obj, name):
                        'HistoryBuffer statistics and scheduler annealing functions are allowed')
 
 
+def load_local_checkpoint(filename, map_location=None):
+    """mmengine's local checkpoint loader, with errors that name the file.
+
+    A truncated or foreign file otherwise surfaces as torch's
+    ``PytorchStreamReader failed reading zip archive`` without a file name.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint {filename} can not be found.')
+    try:
+        return torch.load(filename, map_location=map_location)
+    except (RuntimeError, EOFError, zipfile.BadZipFile) as err:
+        raise RuntimeError(f'checkpoint {filename} is truncated or not a torch checkpoint: '
+                           f'{str(err).splitlines()[0]}') from err
+    except pickle.UnpicklingError as err:
+        raise RuntimeError(f'checkpoint {filename} holds objects that safe loading refuses (only '
+                           f'tensors and mmengine\'s own state are allowed): '
+                           f'{str(err).splitlines()[-1][:300]}') from err
+
+
 def allow_mmengine_checkpoint_globals() -> None:
     """Allowlist the types mmengine writes into checkpoints for ``torch.load(weights_only=True)``.
 
-    Idempotent; called on ``import dynmm_plugins``.
+    Also installs :func:`load_local_checkpoint` as mmengine's loader for local
+    paths. Idempotent; called on ``import dynmm_plugins``.
     """
     global _INSTALLED
     if _INSTALLED:
         return
     torch.serialization.add_safe_globals(
         list(_allowed_attributes()) + [(_restricted_getattr, 'builtins.getattr')] + _numpy_globals())
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
     _INSTALLED = True

@@ -60,8 +60,12 @@ class LoadCheckedAnnotations(LoadAnnotations):
             data = fileio.get(path, backend_args=self.backend_args)
         except FileNotFoundError as err:
             raise FileNotFoundError(f'label image {path!r} does not exist') from err
-        label = mmcv.imfrombytes(data, flag='unchanged',
-                                 backend=self.imdecode_backend)
+        try:
+            label = mmcv.imfrombytes(data, flag='unchanged', backend=self.imdecode_backend)
+        except (OSError, ValueError) as err:  # PIL: "image file is truncated", bad header
+            raise ValueError(f'label image {path!r} is corrupt or truncated: {err}') from err
+        if label is None:
+            raise ValueError(f'label image {path!r} is corrupt or truncated')
         label = np.asarray(label)
         if label.ndim == 3 and label.shape[2] == 1:
             label = label[..., 0]

@@ -70,6 +70,30 @@ class DynMMEncoderDecoder(EncoderDecoder):
         self.set_gate(gate_mode or default_mode, temperature, fixed_branch)
         if freeze_all_but_gate:
             self.freeze_all_but_gate()
+        self.register_load_state_dict_pre_hook(self._check_checkpoint_fits)
+
+    def _check_checkpoint_fits(self, module, state_dict, prefix, *args):
+        """Refuse a checkpoint of another architecture with one clear message.
+
+        mmengine loads non-strictly and only warns; a checkpoint of another
+        model would then silently leave most weights at their initial values.
+        Only the gate may be absent or extra (finetuning static <-> dynamic).
+        """
+        if prefix:
+            return
+        own = self.state_dict()
+        is_gate = lambda key: key.startswith('backbone.gate.')  # noqa: E731
+        missing = [k for k in own if k not in state_dict and not is_gate(k)]
+        unexpected = [k for k in state_dict if k not in own and not is_gate(k)]
+        mismatched = [f'{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}'
+                      for k, v in own.items()
+                      if k in state_dict and hasattr(state_dict[k], 'shape')
+                      and tuple(state_dict[k].shape) != tuple(v.shape)]
+        if missing or unexpected or mismatched:
+            raise ValueError(
+                f'checkpoint does not fit this {type(self).__name__} (another architecture or '
+                f'config?): {len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected '
+                f'keys {unexpected[:5]}, {len(mismatched)} shape mismatches {mismatched[:3]}')
 
     # ------------------------------------------------------------------ gate control
     @property
