@@ -47,7 +47,10 @@ def check_against_config(state, config_path):
 
     register_all_modules()
     model = MODELS.build(Config.fromfile(config_path).model)
-    result = model.load_state_dict(state, strict=False)
+    try:  # our segmentor refuses a checkpoint of another architecture itself
+        result = model.load_state_dict(state, strict=False)
+    except ValueError as err:
+        raise SystemExit(f'error: converted checkpoint does not fit {config_path}: {err}')
     if result.missing_keys or result.unexpected_keys:
         raise SystemExit(f'error: converted checkpoint does not fit {config_path}: '
                          f'missing {result.missing_keys[:10]} (of {len(result.missing_keys)}), '
