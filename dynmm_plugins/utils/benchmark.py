@@ -1,0 +1,172 @@
+"""Latency measurement of DynMM branches: skipping for real versus computing everything.
+
+Three ways to run a batch whose branch assignment is given:
+
+- :func:`forced_branches` + ``model._forward``: the segmentor's inference path in
+  hard/fixed mode, i.e. samples grouped by branch and depth stages after each
+  sample's branch never computed (what this project does);
+- :func:`compute_all_and_select`: every stage of both encoders and every fusion
+  computed for every sample, the branch then selected by mixing with the one-hot
+  weights (what the reference DynMM code does at inference);
+- a fixed branch for the whole batch (``model.set_gate('fixed', branch=k)``).
+"""
+import contextlib
+import os
+import statistics
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+
+def synchronize(device) -> None:
+    """Wait for queued GPU work (no-op on the CPU)."""
+    if torch.device(device).type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def time_call(fn: Callable[[], object], repeats: int = 10, warmup: int = 2,
+              device='cpu') -> Dict[str, object]:
+    """Wall time of ``fn()``: ``warmup`` untimed calls, then ``repeats`` timed ones.
+
+    Returns:
+        dict: ``median_s``, ``min_s``, ``mean_s`` and every time (``times_s``).
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f'need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}')
+    with torch.inference_mode():
+        for _ in range(warmup):
+            fn()
+        synchronize(device)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            synchronize(device)
+            times.append(time.perf_counter() - start)
+    return dict(median_s=statistics.median(times), min_s=min(times),
+                mean_s=statistics.fmean(times), times_s=times)
+
+
+def time_interleaved(fns: Dict[str, Callable[[], object]], repeats: int = 10, warmup: int = 2,
+                     device='cpu', progress: bool = False) -> Dict[str, Dict[str, object]]:
+    """:func:`time_call` for several functions, interleaved round by round.
+
+    Every round calls each function once, so a change in machine load over the
+    measurement affects all of them alike (fairer ratios on a shared machine).
+    Returns one :func:`time_call`-style dict per name.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f'need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}')
+    times: Dict[str, List[float]] = {name: [] for name in fns}
+    rounds = range(warmup + repeats)
+    if progress:
+        from tqdm import tqdm
+        rounds = tqdm(rounds, desc='timing rounds', unit='round', dynamic_ncols=True)
+    with torch.inference_mode():
+        for r in rounds:
+            for name, fn in fns.items():
+                synchronize(device)
+                start = time.perf_counter()
+                fn()
+                synchronize(device)
+                if r >= warmup:
+                    times[name].append(time.perf_counter() - start)
+    return {name: dict(median_s=statistics.median(t), min_s=min(t), mean_s=statistics.fmean(t),
+                       times_s=t) for name, t in times.items()}
+
+
+def one_hot_branches(branches: Sequence[int], num_branches: int, device='cpu') -> Tensor:
+    """One-hot gate weights (N, B) of a branch assignment."""
+    index = torch.as_tensor(list(branches), dtype=torch.long, device=device)
+    if index.numel() and (index.min() < 0 or index.max() >= num_branches):
+        raise ValueError(f'branches must be in 0..{num_branches - 1}, got {list(branches)}')
+    return torch.nn.functional.one_hot(index, num_branches).float()
+
+
+def mixed_assignment(batch_size: int, num_branches: int) -> List[int]:
+    """Round-robin branches 0, 1, ..., B-1, 0, ... for a batch."""
+    return [i % num_branches for i in range(batch_size)]
+
+
+@contextlib.contextmanager
+def forced_branches(model, branches: Sequence[int]):
+    """Run ``model`` at inference with a given branch per sample, through its hard-gate path.
+
+    The model is put in a one-hot gate mode ('fixed'), so it groups the batch by
+    branch and skips the depth stages after each sample's branch, exactly as with
+    a hard gate; only the decision is replaced by ``branches``. The batch size of
+    every forward inside the block must equal ``len(branches)``.
+    """
+    saved = (model.gate_mode, model.fixed_branch)
+    weights = one_hot_branches(branches, model.num_branches)
+
+    def forced(logits, batch_size, device):
+        if batch_size != weights.shape[0]:
+            raise ValueError(f'forced branches are for batches of {weights.shape[0]}, got {batch_size}')
+        return weights.to(device)
+
+    model.set_gate('fixed', branch=int(branches[0]) if len(branches) else 0)
+    model.gate_weights = forced  # instance attribute shadows the method
+    try:
+        yield model
+    finally:
+        del model.gate_weights
+        model.gate_mode, model.fixed_branch = saved
+
+
+def compute_all_and_select(model, inputs: Tensor, branches: Sequence[int]) -> Tensor:
+    """Logits of the reference's inference: compute every path, then select by mixing.
+
+    Both encoders run all their stages and every stage's fusion is computed for
+    every sample; the one-hot weights of ``branches`` then pick, per sample,
+    the fused or the RGB-only features (``p * fused + (1 - p) * rgb``). The
+    result equals the branch-skipping path up to float rounding.
+    """
+    weights = one_hot_branches(branches, model.num_branches, inputs.device)
+    # probability that stage i fuses depth: P(branch > i)
+    fuse_probs = weights.flip(1).cumsum(1).flip(1)[:, 1:]
+    rgb, depth, _ = model.backbone(inputs)  # stems, stem fusion and the gate
+    feats = []
+    for i in range(model.backbone.num_stages):
+        rgb = model.backbone.rgb_stage(i, rgb)
+        depth = model.backbone.depth_stage(i, depth)
+        rgb = model.neck.fuse_stage(i, rgb, depth, fuse_probs[:, i])
+        feats.append(rgb)
+    return model.decode_head.forward(model.neck(feats))
+
+
+def load_average() -> Optional[List[float]]:
+    """The 1, 5 and 15 minute load averages, or None where the OS has none."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def latency_per_image(models: Dict[str, object], inputs: Sequence[Tensor], warmup: int = 2,
+                      device='cpu') -> Dict[str, Dict[str, float]]:
+    """Batch-1 latency of each model on real inputs, models interleaved image by image.
+
+    Each model runs ``model._forward(x)`` in its current (inference) gate mode on
+    every input (N=1 tensors, already normalised), after ``warmup`` untimed calls
+    on the first one. Returns per model the median and mean in milliseconds.
+    """
+    if not inputs:
+        raise ValueError('latency_per_image needs at least one input')
+    times: Dict[str, List[float]] = {name: [] for name in models}
+    with torch.inference_mode():
+        for model in models.values():
+            model.eval()
+            for _ in range(warmup):
+                model._forward(inputs[0])
+        for x in inputs:
+            for name, model in models.items():
+                synchronize(device)
+                start = time.perf_counter()
+                model._forward(x)
+                synchronize(device)
+                times[name].append(time.perf_counter() - start)
+    return {name: dict(median_ms=1e3 * statistics.median(t), mean_ms=1e3 * statistics.fmean(t),
+                       num_images=len(t)) for name, t in times.items()}

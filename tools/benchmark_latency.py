@@ -1,0 +1,175 @@
+"""Latency and throughput of each DynMM branch, of mixed batches, and of computing everything.
+
+On the current device (CPU or GPU), median over ``--repeats`` timed runs after
+``--warmup`` untimed ones; the configurations are interleaved round by round so
+that load changes on a shared machine hit them alike. Printed next to each
+branch's GFLOPs ratio to branch 4:
+
+- branch k for the whole batch (gate mode 'fixed': depth stages after k are not run);
+- static ESANet (the same config without the gate: branch 4, no gate);
+- a mixed batch (round-robin branches 0..4, through the hard-gate path that groups
+  the batch by branch), per image;
+- the reference DynMM's inference ("compute all and select": both encoders and all
+  fusions run for every sample, the branch is picked by mixing) on the same batches.
+
+Example (the README's numbers)::
+
+    python tools/benchmark_latency.py mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_nyuv2-480x640.py \\
+        --shape 480 640 --batch-size 1 --repeats 10 --warmup 2
+"""
+import copy
+import platform
+import sys
+from typing import Optional, Sequence
+
+from dynmm_plugins.utils.cli import ArgumentParser, add_cfg_options, default_device, run_tool
+
+PROG = 'benchmark_latency.py'
+
+
+def parse_args(argv: Optional[Sequence[str]] = None):
+    parser = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='config file of a dynamic (or static) model')
+    parser.add_argument('--shape', nargs=2, type=int, metavar=('H', 'W'),
+                        help="input size (default: the model's cost_input_size)")
+    parser.add_argument('--batch-size', type=int, default=1, help='batch size (default: 1)')
+    parser.add_argument('--mixed-batch-size', type=int, default=None,
+                        help='batch of the mixed-branch runs (default: max(batch size, branches))')
+    parser.add_argument('--repeats', type=int, default=10, help='timed runs (default: 10)')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed runs first (default: 2)')
+    parser.add_argument('--checkpoint', help='load these weights (latency does not depend on them)')
+    parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument('--no-static', action='store_true', help='skip the static ESANet model')
+    parser.add_argument('--out', help='write the numbers as JSON to this file')
+    parser.add_argument('--device', default=None, help='cpu or cuda (default: cuda if available)')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    add_cfg_options(parser)
+    args = parser.parse_args(argv)
+    for name in ('batch_size', 'repeats'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
+    if args.warmup < 0:
+        parser.error(f'--warmup must be >= 0, got {args.warmup}')
+    if args.mixed_batch_size is not None and args.mixed_batch_size < 2:
+        parser.error(f'--mixed-batch-size must be >= 2, got {args.mixed_batch_size}')
+    if args.shape and (args.shape[0] % 32 or args.shape[1] % 32):
+        parser.error(f'--shape must be multiples of 32 (the encoder stride), got {args.shape}')
+    return args
+
+
+def static_variant(cfg, device):
+    """The config's model without the gate (static ESANet), in eval mode."""
+    from dynmm_plugins.utils.evaluation import build_model
+    static_cfg = copy.deepcopy(cfg)
+    static_cfg.merge_from_dict({'model.backbone.gate': None, 'model.loss_resource': None,
+                                'model.gate_mode': None, 'model.freeze_all_but_gate': False})
+    return build_model(static_cfg, None, device)
+
+
+def run_benchmark(model, size, batch_size, mixed_batch_size, repeats, warmup, device,
+                  static=None, progress=False) -> dict:
+    """Time every configuration; returns latencies, throughputs and GFLOPs ratios."""
+    import torch
+
+    from dynmm_plugins.utils.benchmark import (compute_all_and_select, forced_branches,
+                                               mixed_assignment, time_interleaved)
+    costs = model.branch_costs(size)
+    full = costs['total'][-1]
+    nb = model.num_branches
+    x = torch.randn(batch_size, 4, *size, device=device)
+    mixed = mixed_assignment(mixed_batch_size, nb)
+    xm = torch.randn(mixed_batch_size, 4, *size, device=device)
+
+    def fixed(k):
+        def run():
+            model.set_gate('fixed', branch=k)
+            return model._forward(x)
+        return run
+
+    def grouped_mixed():
+        with forced_branches(model, mixed):
+            return model._forward(xm)
+
+    fns = {f'branch {k}': fixed(k) for k in range(nb)}
+    if static is not None:
+        fns['static ESANet'] = lambda: static._forward(x)
+    fns['compute all + select'] = lambda: compute_all_and_select(model, x, [0] * batch_size)
+    fns['mixed, skipping'] = grouped_mixed
+    fns['mixed, compute all + select'] = lambda: compute_all_and_select(model, xm, mixed)
+    saved = (model.gate_mode, model.fixed_branch)
+    try:
+        with torch.inference_mode():  # the two paths agree (to float tolerance)
+            with forced_branches(model, mixed):
+                skip_out = model._forward(xm)
+            max_diff = float((skip_out - compute_all_and_select(model, xm, mixed)).abs().max())
+        timings = time_interleaved(fns, repeats, warmup, device, progress)
+    finally:
+        model.gate_mode, model.fixed_branch = saved
+    mixed_gflops = sum(costs['total'][k] for k in mixed) / len(mixed)
+    rows = []
+    for name, t in timings.items():
+        n = mixed_batch_size if name.startswith('mixed') else batch_size
+        if name.startswith('branch'):
+            gflops = costs['total'][int(name.split()[1])]
+        elif name == 'static ESANet':
+            gflops = static.branch_costs(size)['total'][-1]
+        elif name == 'mixed, skipping':
+            gflops = mixed_gflops
+        else:  # everything computed, whatever the branch
+            gflops = full
+        rows.append(dict(name=name, batch_size=n, median_ms=1e3 * t['median_s'],
+                         per_image_ms=1e3 * t['median_s'] / n, images_per_s=n / t['median_s'],
+                         gflops_per_image=gflops, gflops_ratio=gflops / full,
+                         times_ms=[1e3 * v for v in t['times_s']]))
+    b4 = next(r for r in rows if r['name'] == f'branch {nb - 1}')['per_image_ms']
+    for r in rows:
+        r['latency_ratio'] = r['per_image_ms'] / b4
+    return dict(rows=rows, mixed_assignment=mixed, max_abs_diff_skip_vs_all=max_diff,
+                costs=costs)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    from dynmm_plugins.utils.benchmark import load_average
+    from dynmm_plugins.utils.evaluation import load_model
+    from dynmm_plugins.utils.report import text_table, write_json
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device or default_device()
+    model, cfg = load_model(args.config, args.checkpoint, args.cfg_options, device)
+    size = tuple(args.shape) if args.shape else tuple(model.cost_input_size)
+    mixed_bs = args.mixed_batch_size or max(args.batch_size, model.num_branches)
+    static = None if args.no_static else static_variant(cfg, device)
+    load_before = load_average()
+    result = run_benchmark(model, size, args.batch_size, mixed_bs, args.repeats, args.warmup,
+                           device, static, progress=not args.no_progress)
+    load_after = load_average()
+    dev = torch.cuda.get_device_name(device) if torch.device(device).type == 'cuda' else \
+        f'CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)'
+    print(f'{args.config}\ndevice: {dev}; input {args.batch_size}x4x{size[0]}x{size[1]} '
+          f'(mixed batches: {mixed_bs}, branches {result["mixed_assignment"]}); median of '
+          f'{args.repeats} runs after {args.warmup} warm-up, interleaved; load average '
+          f'before {load_before}, after {load_after}')
+    header = ['run', 'batch', 'ms/batch', 'ms/image', 'images/s', 'GFLOPs/image',
+              'GFLOPs / branch 4', 'latency / branch 4']
+    table = [[r['name'], r['batch_size'], f'{r["median_ms"]:.1f}', f'{r["per_image_ms"]:.1f}',
+              f'{r["images_per_s"]:.2f}', f'{r["gflops_per_image"]:.3f}', f'{r["gflops_ratio"]:.3f}',
+              f'{r["latency_ratio"]:.3f}'] for r in result['rows']]
+    print(text_table(header, table))
+    rows = {r['name']: r for r in result['rows']}
+    skip, every = rows['mixed, skipping'], rows['mixed, compute all + select']
+    print(f'mixed batch: skipping saves {100 * (1 - skip["per_image_ms"] / every["per_image_ms"]):.1f}% '
+          f'of the per-image latency of computing everything ({100 * (1 - skip["gflops_ratio"]):.1f}% '
+          f'of the GFLOPs); outputs agree to {result["max_abs_diff_skip_vs_all"]:.2e}')
+    if args.out:
+        result.update(config=args.config, device=dev, input_size=list(size),
+                      batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,
+                      load_average_before=load_before, load_average_after=load_after)
+        print(f'wrote {write_json(result, args.out)}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(run_tool(main, prog=PROG))
