@@ -3,7 +3,6 @@
 Timings on 2 shared cores are noise: nothing here asserts on a time, only on what
 was run, the FLOP ratios and that skipping gives the same outputs as computing all.
 """
-import importlib.util
 import json
 import os.path as osp
 
@@ -16,31 +15,20 @@ from dynmm_plugins.utils.benchmark import (compute_all_and_select, forced_branch
                                            mixed_assignment, one_hot_branches, time_call,
                                            time_interleaved)
 from dynmm_plugins.utils.cli import run_tool  # noqa: E402
+from tool_scripts import error_line, load_tool  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DYNAMIC = osp.join(REPO, 'mmseg_configs/dynmm/dynmm_esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
 SIZE = (64, 96)
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('benchmark_latency',
-                                                  osp.join(REPO, 'tools', 'benchmark_latency.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TOOL = _load_tool()
+TOOL = load_tool('benchmark_latency')
 
 
 def _run(argv):
     return run_tool(TOOL.main, argv, prog=TOOL.PROG)
 
 
-def _error_line(capsys):
-    err = [line for line in capsys.readouterr().err.splitlines() if ': error: ' in line]
-    assert len(err) == 1, err
-    return err[0]
 
 
 @pytest.fixture(scope='module')
@@ -122,17 +110,17 @@ def test_tool_reports_every_run_with_flop_ratios(tmp_path, capsys):
 
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert _run([str(tmp_path / 'missing.py')]) == 1
-    assert 'config file not found' in _error_line(capsys)
+    assert 'config file not found' in error_line(capsys)
     assert _run([DYNAMIC, '--checkpoint', str(tmp_path / 'missing.pth'), '--no-static']) == 1
-    assert 'checkpoint file not found' in _error_line(capsys)
+    assert 'checkpoint file not found' in error_line(capsys)
     bad = tmp_path / 'bad.pth'
     torch.save(dict(state_dict={'backbone.nope': torch.zeros(1)}), bad)
     assert _run([DYNAMIC, '--checkpoint', str(bad), '--no-static']) == 1
-    line = _error_line(capsys)
+    line = error_line(capsys)
     assert 'does not fit' in line and 'unexpected keys (backbone.nope)' in line
     for argv, message in ((['--batch-size', '0'], '--batch-size must be >= 1'),
                           (['--shape', '60', '90'], 'multiples of 32'),
                           (['--mixed-batch-size', '1'], '--mixed-batch-size must be >= 2')):
         with pytest.raises(SystemExit) as exc:
             _run([DYNAMIC] + argv)
-        assert exc.value.code == 2 and message in _error_line(capsys)
+        assert exc.value.code == 2 and message in error_line(capsys)

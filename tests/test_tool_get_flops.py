@@ -1,5 +1,4 @@
 """tools/get_flops.py and dynmm_plugins.utils.costs on a tiny synthetic model (64x96)."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -9,6 +8,7 @@ import torch
 pytest.importorskip('mmseg')
 
 from dynmm_plugins.utils.cli import run_tool  # noqa: E402
+from tool_scripts import error_line, load_tool  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STATIC = osp.join(REPO, 'mmseg_configs/esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
@@ -17,24 +17,13 @@ R34 = osp.join(REPO, 'mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_nyuv2-480x640.p
 SIZE = (64, 96)
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('get_flops', osp.join(REPO, 'tools', 'get_flops.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TOOL = _load_tool()
+TOOL = load_tool('get_flops')
 
 
 def _run(argv):
     return run_tool(TOOL.main, argv, prog=TOOL.PROG)
 
 
-def _error_line(capsys):
-    err = [line for line in capsys.readouterr().err.splitlines() if ': error: ' in line]
-    assert len(err) == 1, err
-    return err[0]
 
 
 @pytest.fixture(scope='module')
@@ -136,12 +125,12 @@ def test_reference_table_applies_to_r34_nbt1d_at_480x640_only():
 
 def test_bad_inputs_are_one_line_errors(tiny, tmp_path, capsys):
     assert _run([str(tmp_path / 'missing.py')]) == 1
-    assert 'config file not found' in _error_line(capsys)
+    assert 'config file not found' in error_line(capsys)
     assert _run([tiny['dynamic_config'], '--checkpoint', str(tmp_path / 'missing.pth')]) == 1
-    assert 'checkpoint file not found' in _error_line(capsys)
+    assert 'checkpoint file not found' in error_line(capsys)
     assert _run([tiny['dynamic_config'], '--checkpoint', tiny['static']]) == 1
-    line = _error_line(capsys)
+    line = error_line(capsys)
     assert 'does not fit' in line and 'backbone.gate' in line
     with pytest.raises(SystemExit) as exc:
         _run([tiny['dynamic_config'], '--shape', '16', '16'])
-    assert exc.value.code == 2 and '--shape must be at least' in _error_line(capsys)
+    assert exc.value.code == 2 and '--shape must be at least' in error_line(capsys)

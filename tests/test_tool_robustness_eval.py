@@ -4,7 +4,6 @@ The module trains a tiny static and a tiny dynamic model once (synthetic RGB-D a
 64x96, 8 train / 4 test images, 2 iterations each through mmengine's Runner).
 """
 import csv
-import importlib.util
 import json
 import os.path as osp
 
@@ -15,6 +14,7 @@ import torch
 pytest.importorskip('mmseg')
 
 from dynmm_plugins.utils.cli import run_tool  # noqa: E402
+from tool_scripts import error_line, load_tool  # noqa: E402
 from dynmm_plugins.utils.noise import (ModalityNoise, add_gaussian_noise, check_noise_level,  # noqa: E402
                                        check_noise_mode, valid_pixel_mask)
 
@@ -25,14 +25,7 @@ SIZE = (64, 96)
 NUM_TEST = 4
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('robustness_eval', osp.join(REPO, 'tools', 'robustness_eval.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TOOL = _load_tool()
+TOOL = load_tool('robustness_eval')
 
 
 def _run(argv):
@@ -193,17 +186,16 @@ def test_sweep_compares_static_and_dynamic_and_writes_csv_json_png(tiny, tmp_pat
     assert 'DynMM (branch 4)' in capsys.readouterr().out
 
 
-def _error_line(capsys):
-    """The tool's error: exactly one line (library warnings on stderr aside)."""
-    err = [line for line in capsys.readouterr().err.splitlines() if ': error: ' in line]
-    assert len(err) == 1, err
-    assert err[0].startswith(TOOL.PROG)
-    return err[0]
+def prog_error_line(capsys):
+    """The tool's error: exactly one line, from this tool (library warnings aside)."""
+    line = error_line(capsys)
+    assert line.startswith(TOOL.PROG)
+    return line
 
 
 def test_checkpoint_that_does_not_fit_the_config_is_one_clear_line(tiny, capsys):
     assert _run([tiny['dynamic_config'], tiny['static'], '--no-progress']) == 1
-    line = _error_line(capsys)
+    line = prog_error_line(capsys)
     assert 'does not fit' in line and 'missing keys' in line and 'backbone.gate' in line
     assert 'static ESANet checkpoint' in line
 
@@ -216,18 +208,18 @@ def test_checkpoint_with_wrong_shapes_is_reported(tiny, tmp_path, capsys):
     bad = tmp_path / 'bad.pth'
     torch.save(state, bad)
     assert _run([tiny['static_config'], str(bad)]) == 1
-    line = _error_line(capsys)
+    line = prog_error_line(capsys)
     assert 'shape mismatch' in line and key in line
 
 
 def test_missing_files_are_named(tiny, tmp_path, capsys):
     assert _run([tiny['static_config'], str(tmp_path / 'nope.pth')]) == 1
-    assert 'checkpoint file not found' in _error_line(capsys)
+    assert 'checkpoint file not found' in prog_error_line(capsys)
     assert _run([str(tmp_path / 'nope.py'), tiny['static']]) == 1
-    assert 'config file not found' in _error_line(capsys)
+    assert 'config file not found' in prog_error_line(capsys)
     assert _run([tiny['dynamic_config'], tiny['dynamic'], '--compare', tiny['static_config'],
                  str(tmp_path / 'other.pth')]) == 1
-    assert 'other.pth' in _error_line(capsys)
+    assert 'other.pth' in prog_error_line(capsys)
 
 
 @pytest.mark.parametrize('argv, message', [
@@ -242,9 +234,9 @@ def test_bad_arguments_exit_with_one_line(tiny, capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
         _run([tiny['static_config'], tiny['static']] + argv)
     assert exc.value.code == 2
-    assert message in _error_line(capsys)
+    assert message in prog_error_line(capsys)
 
 
 def test_hard_on_a_static_model_is_an_error(tiny, capsys):
     assert _run([tiny['static_config'], tiny['static'], '--hard']) == 1
-    assert '--hard needs a dynamic model' in _error_line(capsys)
+    assert '--hard needs a dynamic model' in prog_error_line(capsys)
