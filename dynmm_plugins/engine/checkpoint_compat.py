@@ -42,8 +42,8 @@ def _allowed_attributes() -> dict:
 
 def _restricted_getattr(obj, name):
     """``getattr`` limited to :func:`_allowed_attributes`."""
-    allowed = _allowed_attributes()
-    if isinstance(name, str) and name in allowed.get(obj, ()) if isinstance(obj, type) else False:
+    allowed = _allowed_attributes().get(obj, ()) if isinstance(obj, type) else ()
+    if isinstance(name, str) and name in allowed:
         return getattr(obj, name)
     raise RuntimeError(f'refusing getattr({obj!r}, {name!r}) while loading a checkpoint: only '
                        'HistoryBuffer statistics and scheduler annealing functions are allowed')
