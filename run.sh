@@ -50,14 +50,25 @@ mmcv_wheelhouse() {
 }
 
 install_mmcv() {
-    local house
+    local house src
     house=$(mmcv_wheelhouse)
     if ! ls "$house"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
-        echo "[run.sh] compiling mmcv 2.1.0 with ops against torch (once per machine, ~25 min on 2 cores) ..."
+        echo "[run.sh] compiling mmcv 2.1.0 with ops against torch (once per machine, ~30 min on 2 cores) ..."
+        src=$(mktemp -d)
+        # Fetching the sdist prepares its metadata (setup.py egg_info): the step that
+        # needs pkg_resources, and the one `check-install` replays.
+        MMCV_WITH_OPS=1 "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check \
+            --no-deps --no-binary mmcv --no-build-isolation "$MMCV_REQ" -d "$src"
+        tar -xzf "$src"/mmcv-2.1.0.tar.gz -C "$src"
+        # torch >= 2.10's headers need C++20 ("C++20 or later compatible compiler is
+        # required to use ATen"), and mmcv 2.1.0's setup.py hard-codes -std=c++17.
+        sed -i "s/'-std=c++17'/'-std=c++20'/g" "$src"/mmcv-2.1.0/setup.py
+        grep -q "c++20" "$src"/mmcv-2.1.0/setup.py || { echo "[run.sh] cannot set C++20 in mmcv's setup.py" >&2; exit 1; }
         # mmseg 1.2.2 needs mmcv's compiled ops (mmcv-lite fails at `import mmseg.models`);
         # PyPI has only the sdist. ninja compiles on every core.
         MMCV_WITH_OPS=1 MAX_JOBS="$(nproc)" "$VENV/bin/python" -m pip wheel --quiet \
-            --disable-pip-version-check --no-deps --no-build-isolation "$MMCV_REQ" -w "$house"
+            --disable-pip-version-check --no-deps --no-build-isolation "$src"/mmcv-2.1.0 -w "$house"
+        rm -rf "$src"
     fi
     pip_install --find-links "$house" --only-binary mmcv "$MMCV_REQ"
 }

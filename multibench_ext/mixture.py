@@ -1,5 +1,6 @@
 """Modality-level DynMM: a gate sends each sample to one of several expert networks."""
-from typing import Any, Dict, List, Optional, Sequence
+import contextlib
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -10,7 +11,8 @@ from dynmm_plugins.core import (GateStatistics, check_branch, check_temperature,
 
 from .passthrough import split_packed
 
-INFERENCE_MODES = ('route', 'dense')
+#: Gate modes, the same vocabulary as the segmentor's (``DynMMEncoderDecoder.set_gate``).
+GATE_MODES = ('soft', 'hard', 'fixed')
 
 
 class DynMMMixture(nn.Module):
@@ -24,12 +26,15 @@ class DynMMMixture(nn.Module):
     MultiBench's ``train`` hands to a custom objective as ``args['fused']``; that is how
     :class:`DynMMObjective` sees the gate weights.
 
-    Training: ``weights = softmax(gate(x) / temperature)`` (straight-through one-hot with
-    ``hard_gate``), every expert runs and the output is ``sum_k weights[:, k] * expert_k``,
-    so the gate gets gradients from the task loss. Inference (``eval()``): the gate is
-    hard, each sample's expert is the arg-max, and with ``inference='route'`` only that
-    expert runs for that sample (the batch is grouped by expert and the order restored).
-    Gate decisions of every inference batch are accumulated in ``stats``.
+    Gate modes (:meth:`set_gate`, :meth:`gate_override`), as on the segmentor:
+    'soft' trains with ``weights = softmax(gate(x) / temperature)``, 'hard' with their
+    straight-through one-hot; in both, every expert runs in training and the output is
+    ``sum_k weights[:, k] * expert_k``, so the gate gets gradients from the task loss,
+    and at inference (``eval()``) each sample goes to the arg-max expert. 'fixed' sends
+    every sample to one given expert and never runs the gate. At inference with
+    ``skip_unused_experts`` only each sample's expert runs (the batch is grouped by
+    expert and the order restored). Gate decisions of every inference batch are
+    accumulated in ``stats``.
 
     Args:
         experts (Sequence[nn.Module]): Expert networks, each called as ``expert(inputs)``
@@ -37,36 +42,34 @@ class DynMMMixture(nn.Module):
             By convention the cheapest first (DynMM: text expert, then late fusion).
         gate (nn.Module): Maps the list of modality tensors (lengths dropped) to logits
             (N, len(experts)).
+        gate_mode (str): 'soft', 'hard' (straight-through one-hot weights during
+            training: forward one-hot, gradient the softmax's) or 'fixed'. Default: 'soft'.
         temperature (float): Softmax temperature of the gate during training. Default: 1.0.
-        hard_gate (bool): Straight-through one-hot weights during training (forward is
-            one-hot, gradient is the softmax's). Default: False.
+        fixed_branch (int, optional): Expert of the 'fixed' mode.
         freeze_experts (bool): Freeze the experts: no gradients, and they stay in eval
             mode (no BatchNorm statistics updates, no dropout) while the gate trains.
             Default: False.
-        inference (str): 'route' runs only the chosen expert per sample; 'dense' runs
-            every expert on the whole batch and selects (the reference's behaviour, kept
-            to check that routing changes nothing). Default: 'route'.
-        infer_mode (int, optional): At inference, send every sample to this expert and
-            skip the gate. Default: None (the gate decides).
+        skip_unused_experts (bool): At inference run only the chosen expert per sample
+            (True), or every expert on the whole batch and select (False: the
+            reference's behaviour, kept to check that routing changes nothing).
+            Default: True.
     """
 
     def __init__(self,
                  experts: Sequence[nn.Module],
                  gate: nn.Module,
+                 gate_mode: str = 'soft',
                  temperature: float = 1.0,
-                 hard_gate: bool = False,
+                 fixed_branch: Optional[int] = None,
                  freeze_experts: bool = False,
-                 inference: str = 'route',
-                 infer_mode: Optional[int] = None):
+                 skip_unused_experts: bool = True):
         super().__init__()
         if len(experts) < 2:
             raise ValueError(f'DynMMMixture needs at least 2 experts, got {len(experts)}')
         self.experts = nn.ModuleList(experts)
         self.gate = gate
-        self.temperature = temperature
-        self.hard_gate = bool(hard_gate)
-        self.inference = inference
-        self.infer_mode = infer_mode
+        self.set_gate(gate_mode, temperature, fixed_branch)
+        self.skip_unused_experts = bool(skip_unused_experts)
         self.freeze_experts = bool(freeze_experts)
         if self.freeze_experts:
             for param in self.experts.parameters():
@@ -85,34 +88,43 @@ class DynMMMixture(nn.Module):
         """Number of experts."""
         return len(self.experts)
 
-    @property
-    def temperature(self) -> float:
-        """Gate softmax temperature (> 0) used during training."""
-        return self._temperature
+    def set_gate(self, mode: str, temperature: Optional[float] = None,
+                 branch: Optional[int] = None) -> None:
+        """Select how experts are chosen.
 
-    @temperature.setter
-    def temperature(self, value: float) -> None:
-        self._temperature = check_temperature(value)
+        Args:
+            mode (str): 'soft', 'hard' or 'fixed'.
+            temperature (float, optional): New gate softmax temperature (> 0).
+            branch (int, optional): Expert of the 'fixed' mode (0..num_experts-1).
+        """
+        if mode not in GATE_MODES:
+            raise ValueError(f'unknown gate mode {mode!r}; choose one of {GATE_MODES}')
+        if mode == 'fixed':
+            check_branch(branch, self.num_experts)
+        elif branch is not None:
+            raise ValueError(f"branch={branch!r} is only meaningful for gate mode 'fixed', got {mode!r}")
+        if temperature is not None:
+            self.temperature = check_temperature(temperature)
+        self.gate_mode, self.fixed_branch = mode, branch
 
-    @property
-    def inference(self) -> str:
-        """'route' (run only the chosen expert) or 'dense' (run all, then select)."""
-        return self._inference
+    @contextlib.contextmanager
+    def gate_override(self, mode: str, branch: Optional[int] = None, temperature: Optional[float] = None,
+                      skip_unused_experts: bool = True) -> Iterator['DynMMMixture']:
+        """Run the block under another gate (and routing), then restore the previous one.
 
-    @inference.setter
-    def inference(self, value: str) -> None:
-        if value not in INFERENCE_MODES:
-            raise ValueError(f'inference must be one of {INFERENCE_MODES}, got {value!r}')
-        self._inference = value
-
-    @property
-    def infer_mode(self) -> Optional[int]:
-        """Expert forced at inference, or None when the gate decides."""
-        return self._infer_mode
-
-    @infer_mode.setter
-    def infer_mode(self, value: Optional[int]) -> None:
-        self._infer_mode = None if value is None else check_branch(value, self.num_experts)
+        Args:
+            mode (str): Gate mode, as in :meth:`set_gate`.
+            branch (int, optional): Expert of the 'fixed' mode.
+            temperature (float, optional): Temperature inside the block.
+            skip_unused_experts (bool): As the constructor argument. Default: True.
+        """
+        saved = (self.gate_mode, self.fixed_branch, self.temperature, self.skip_unused_experts)
+        self.set_gate(mode, temperature, branch)
+        self.skip_unused_experts = bool(skip_unused_experts)
+        try:
+            yield self
+        finally:
+            self.gate_mode, self.fixed_branch, self.temperature, self.skip_unused_experts = saved
 
     def train(self, mode: bool = True) -> 'DynMMMixture':
         """Set training mode; frozen experts stay in eval mode."""
@@ -127,19 +139,22 @@ class DynMMMixture(nn.Module):
     def forward(self, inputs: Sequence[Any]):
         """``(prediction, gate_weights)`` for a list of modality inputs (tensors or [sequence, lengths])."""
         tensors, _ = split_packed(inputs)
+        batch = tensors[0].shape[0]
         if self.training:
-            weights = gate_activation(self.gate(tensors), self.temperature, hard=self.hard_gate)
+            if self.gate_mode == 'fixed':
+                weights = self._fixed_weights(batch, tensors[0])
+            else:
+                weights = gate_activation(self.gate(tensors), self.temperature, hard=self.gate_mode == 'hard')
             outputs = [expert(inputs) for expert in self.experts]
             return self._mix(weights, outputs), weights
 
-        batch = tensors[0].shape[0]
-        if self.infer_mode is None:
-            branches = self.gate(tensors).argmax(dim=1)
-            self.gate_samples += batch
+        if self.gate_mode == 'fixed':
+            weights = self._fixed_weights(batch, tensors[0])
         else:
-            branches = torch.full((batch,), self.infer_mode, dtype=torch.long, device=tensors[0].device)
-        weights = F.one_hot(branches, self.num_experts).to(tensors[0].dtype)
-        if self.inference == 'route':
+            weights = F.one_hot(self.gate(tensors).argmax(dim=1), self.num_experts).to(tensors[0].dtype)
+            self.gate_samples += batch
+        branches = weights.argmax(dim=1)
+        if self.skip_unused_experts:
             output = run_grouped_by_branch(branches, self._run_expert, *inputs)
         else:
             outputs = torch.stack([expert(inputs) for expert in self.experts])
@@ -147,6 +162,10 @@ class DynMMMixture(nn.Module):
         self.stats.update(weights)
         self.last_branches = branches.detach()
         return output, weights
+
+    def _fixed_weights(self, batch: int, like: Tensor) -> Tensor:
+        branches = torch.full((batch,), self.fixed_branch, dtype=torch.long, device=like.device)
+        return F.one_hot(branches, self.num_experts).to(like.dtype)
 
     def _run_expert(self, branch: int, *inputs: Any) -> Tensor:
         return self.experts[branch](list(inputs))

@@ -123,7 +123,7 @@ def test_skip_at_inference_equals_compute_all_and_select(model, monkeypatch):
         assert sorted(depth_stage_calls) == sorted(
             [(0, 1), (1, 1)] + [(0, 1), (1, 1), (2, 1)] + [(i, 1) for i in range(4)])
         rgb, depth, _ = model.backbone(x)
-        every = model.decode_head(model.neck(model._encode_mixed(rgb, depth, forced)))
+        every = model.decode_head(model.neck(model._encode_mixed(rgb, depth, forced, skip_unused_depth=False)))
     assert routed.shape == (5, 5, H, W)
     assert (routed - every).abs().max() < 1e-4
     # and each sample equals its own branch computed alone

@@ -12,7 +12,7 @@ import torch
 pytest.importorskip('mmseg')
 
 from dynmm_plugins.utils.benchmark import (compute_all_and_select, forced_branches,  # noqa: E402
-                                           mixed_assignment, one_hot_branches, time_call,
+                                           mixed_assignment, time_call,
                                            time_interleaved)
 from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 from tool_scripts import error_line, load_tool  # noqa: E402
@@ -64,16 +64,16 @@ def test_forced_branches_restores_the_gate(model):
         assert model.last_gate_weights.argmax(1).tolist() == [0, 4]
         with pytest.raises(ValueError, match='batches of 2'):
             model._forward(torch.randn(3, 4, *SIZE))
-    assert (model.gate_mode, model.fixed_branch) == ('hard', None)
-    assert 'gate_weights' not in vars(model)
+    assert (model.gate_mode, model.fixed_branch, model.temperature) == ('hard', None, 0.5)
     model.set_gate('soft')
 
 
-def test_helpers_validate_their_arguments():
+def test_helpers_validate_their_arguments(model):
     assert mixed_assignment(7, 5) == [0, 1, 2, 3, 4, 0, 1]
-    assert one_hot_branches([2, 0], 5).tolist() == [[0, 0, 1, 0, 0], [1, 0, 0, 0, 0]]
-    with pytest.raises(ValueError, match='0..4'):
-        one_hot_branches([5], 5)
+    with pytest.raises(ValueError, match=r'\[0, 4\]'):
+        with forced_branches(model, [2, 5]):
+            pass
+    assert model.gate_mode == 'soft'  # a refused override changes nothing
     calls = []
     result = time_call(lambda: calls.append(1), repeats=3, warmup=2)
     assert len(calls) == 5 and len(result['times_s']) == 3 and result['min_s'] <= result['median_s']

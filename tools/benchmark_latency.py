@@ -82,8 +82,8 @@ def run_benchmark(model, size, batch_size, mixed_batch_size, repeats, warmup, de
 
     def fixed(k):
         def run():
-            model.set_gate('fixed', branch=k)
-            return model._forward(x)
+            with model.gate_override('fixed', branch=k):
+                return model._forward(x)
         return run
 
     def grouped_mixed():
@@ -96,15 +96,11 @@ def run_benchmark(model, size, batch_size, mixed_batch_size, repeats, warmup, de
     fns['compute all + select'] = lambda: compute_all_and_select(model, x, [0] * batch_size)
     fns['mixed, skipping'] = grouped_mixed
     fns['mixed, compute all + select'] = lambda: compute_all_and_select(model, xm, mixed)
-    saved = (model.gate_mode, model.fixed_branch)
-    try:
-        with torch.inference_mode():  # the two paths agree (to float tolerance)
-            with forced_branches(model, mixed):
-                skip_out = model._forward(xm)
-            max_diff = float((skip_out - compute_all_and_select(model, xm, mixed)).abs().max())
-        timings = time_interleaved(fns, repeats, warmup, device, progress)
-    finally:
-        model.gate_mode, model.fixed_branch = saved
+    with torch.inference_mode():  # the two paths agree (to float tolerance)
+        with forced_branches(model, mixed):
+            skip_out = model._forward(xm)
+        max_diff = float((skip_out - compute_all_and_select(model, xm, mixed)).abs().max())
+    timings = time_interleaved(fns, repeats, warmup, device, progress)
     mixed_gflops = sum(costs['total'][k] for k in mixed) / len(mixed)
     rows = []
     for name, t in timings.items():

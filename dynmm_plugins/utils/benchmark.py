@@ -10,7 +10,6 @@ Three ways to run a batch whose branch assignment is given:
   weights (what the reference DynMM code does at inference);
 - a fixed branch for the whole batch (``model.set_gate('fixed', branch=k)``).
 """
-import contextlib
 import os
 import statistics
 import time
@@ -77,43 +76,20 @@ def time_interleaved(fns: Dict[str, Callable[[], object]], repeats: int = 10, wa
                        times_s=t) for name, t in times.items()}
 
 
-def one_hot_branches(branches: Sequence[int], num_branches: int, device='cpu') -> Tensor:
-    """One-hot gate weights (N, B) of a branch assignment."""
-    index = torch.as_tensor(list(branches), dtype=torch.long, device=device)
-    if index.numel() and (index.min() < 0 or index.max() >= num_branches):
-        raise ValueError(f'branches must be in 0..{num_branches - 1}, got {list(branches)}')
-    return torch.nn.functional.one_hot(index, num_branches).float()
-
-
 def mixed_assignment(batch_size: int, num_branches: int) -> List[int]:
     """Round-robin branches 0, 1, ..., B-1, 0, ... for a batch."""
     return [i % num_branches for i in range(batch_size)]
 
 
-@contextlib.contextmanager
 def forced_branches(model, branches: Sequence[int]):
-    """Run ``model`` at inference with a given branch per sample, through its hard-gate path.
+    """Context: ``model`` runs each sample on its given branch, through its hard-gate path.
 
-    The model is put in a one-hot gate mode ('fixed'), so it groups the batch by
-    branch and skips the depth stages after each sample's branch, exactly as with
-    a hard gate; only the decision is replaced by ``branches``. The batch size of
-    every forward inside the block must equal ``len(branches)``.
+    The model groups the batch by branch and skips the depth stages after each
+    sample's branch, exactly as with a hard gate; only the decision is replaced
+    by ``branches``. The batch size of every forward inside the block must equal
+    ``len(branches)``.
     """
-    saved = (model.gate_mode, model.fixed_branch)
-    weights = one_hot_branches(branches, model.num_branches)
-
-    def forced(logits, batch_size, device):
-        if batch_size != weights.shape[0]:
-            raise ValueError(f'forced branches are for batches of {weights.shape[0]}, got {batch_size}')
-        return weights.to(device)
-
-    model.set_gate('fixed', branch=int(branches[0]) if len(branches) else 0)
-    model.gate_weights = forced  # instance attribute shadows the method
-    try:
-        yield model
-    finally:
-        del model.gate_weights
-        model.gate_mode, model.fixed_branch = saved
+    return model.gate_override('fixed', branch=list(branches))
 
 
 def compute_all_and_select(model, inputs: Tensor, branches: Sequence[int]) -> Tensor:
@@ -121,20 +97,11 @@ def compute_all_and_select(model, inputs: Tensor, branches: Sequence[int]) -> Te
 
     Both encoders run all their stages and every stage's fusion is computed for
     every sample; the one-hot weights of ``branches`` then pick, per sample,
-    the fused or the RGB-only features (``p * fused + (1 - p) * rgb``). The
-    result equals the branch-skipping path up to float rounding.
+    the fused or the RGB-only features. The result equals the branch-skipping
+    path up to float rounding.
     """
-    weights = one_hot_branches(branches, model.num_branches, inputs.device)
-    # probability that stage i fuses depth: P(branch > i)
-    fuse_probs = weights.flip(1).cumsum(1).flip(1)[:, 1:]
-    rgb, depth, _ = model.backbone(inputs)  # stems, stem fusion and the gate
-    feats = []
-    for i in range(model.backbone.num_stages):
-        rgb = model.backbone.rgb_stage(i, rgb)
-        depth = model.backbone.depth_stage(i, depth)
-        rgb = model.neck.fuse_stage(i, rgb, depth, fuse_probs[:, i])
-        feats.append(rgb)
-    return model.decode_head.forward(model.neck(feats))
+    with model.gate_override('fixed', branch=list(branches), skip_unused_depth=False):
+        return model._forward(inputs)
 
 
 def load_average() -> Optional[List[float]]:

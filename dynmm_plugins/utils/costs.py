@@ -87,7 +87,7 @@ def thop_convention_extra(model, input_size: Tuple[int, int]) -> Dict[str, list]
     of the whole model and of the depth encoder per branch, and per branch a dict
     by kind (``conv_bias``, ``batch_norm``, ``adaptive_avg_pool``) for the model.
     """
-    saved = (model.gate_mode, model.fixed_branch, model.training, model.last_gate_weights)
+    saved = (model.training, model.last_gate_weights)
     param = next(model.parameters())
     x = torch.zeros(1, 4, *input_size, device=param.device, dtype=param.dtype)
     out = dict(total=[], depth_encoder=[], breakdown=[])
@@ -97,9 +97,8 @@ def thop_convention_extra(model, input_size: Tuple[int, int]) -> Dict[str, list]
             whole = dict(conv_bias=0, batch_norm=0, adaptive_avg_pool=0)
             depth = dict(conv_bias=0, batch_norm=0, adaptive_avg_pool=0)
             handles = _extra_hooks(model, whole) + _extra_hooks(model.backbone.depth_encoder, depth)
-            model.gate_mode, model.fixed_branch = 'fixed', branch
             try:
-                with torch.no_grad():
+                with torch.no_grad(), model.gate_override('fixed', branch=branch):
                     model._forward(x)
             finally:
                 for h in handles:
@@ -108,9 +107,8 @@ def thop_convention_extra(model, input_size: Tuple[int, int]) -> Dict[str, list]
             out['depth_encoder'].append(sum(depth.values()) / 1e9)
             out['breakdown'].append({k: v / 1e9 for k, v in whole.items()})
     finally:
-        model.gate_mode, model.fixed_branch = saved[:2]
-        model.train(saved[2])
-        model.last_gate_weights = saved[3]
+        model.train(saved[0])
+        model.last_gate_weights = saved[1]
     return out
 
 

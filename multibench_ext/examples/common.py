@@ -29,7 +29,9 @@ DATASETS = {
     'imdb': dict(data='data/multimodal_imdb.hdf5', log_dir='log/imdb', batch_size=128),
     'mosei': dict(data='data/mosei_senti_data.pkl', log_dir='log/mosei', batch_size=32),
 }
-INFER_MODES = {'0': None, 'gate': None, '1': 0, 'text': 0, '2': 1, 'fusion': 1, 'late-fusion': 1}
+# --infer-mode: who picks each test sample's expert. Names, not numbers: the reference's
+# numbering (0 = gate) would clash with the experts' indices (0 = text).
+INFER_MODES = {'gate': None, 'text': 0, 'fusion': 1}
 
 _notes = set()
 
@@ -73,9 +75,9 @@ def build_parser(script: str, description: str, dataset: str, epochs: int, lr: O
         add('--reg', type=float, default=reg, help='weight lambda of the resource loss (expected cost as a '
                                                    'fraction of the late-fusion expert\'s)')
         add('--temp', type=float, default=1.0, help='gate softmax temperature during training')
-        add('--infer-mode', default='gate', choices=sorted(INFER_MODES),
-            help='at test time: 0/gate = the gate decides, 1/text = always the text expert, '
-                 '2/fusion = always the late-fusion expert')
+        add('--infer-mode', default='gate', choices=list(INFER_MODES),
+            help='at test time: gate = the gate decides, text = always the text expert, '
+                 'fusion = always the late-fusion expert')
     return parser
 
 

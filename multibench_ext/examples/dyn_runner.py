@@ -52,8 +52,8 @@ def run_dyn(args: argparse.Namespace, env: SimpleNamespace, *, script: str, data
     for run in range(args.n_runs):
         seed_everything(args.seed + run)
         if not args.eval_only:
-            mixture = DynMMMixture(build_experts(), build_gate(), temperature=args.temp, hard_gate=args.hard_gate,
-                                   freeze_experts=args.freeze).to(env.device)
+            mixture = DynMMMixture(build_experts(), build_gate(), gate_mode='hard' if args.hard_gate else 'soft',
+                                   temperature=args.temp, freeze_experts=args.freeze).to(env.device)
             # Costs are measured on one real sample, not typed in.
             mixture.measure_costs(first_sample(test_dl, packed, env.device))
             objective = DynMMObjective(task_loss(), mixture.expert_macs, reg=args.reg)
@@ -69,7 +69,8 @@ def run_dyn(args: argparse.Namespace, env: SimpleNamespace, *, script: str, data
         if not isinstance(mixture, DynMMMixture):
             raise DataFormatError(f'{checkpoint} is not a MultiBench MMDL with a DynMMMixture fusion; rewrite it '
                                   f'with {how}')
-        mixture.infer_mode = INFER_MODES[args.infer_mode]
+        if INFER_MODES[args.infer_mode] is not None:
+            mixture.set_gate('fixed', branch=INFER_MODES[args.infer_mode])
         print(f'Testing {checkpoint} (infer mode {args.infer_mode}):')
         env.mb.supervised.test(model, test_dl, dataset=dataset, method_name='dynmm', is_packed=packed,
                                criterion=task_loss(), task=test_task, no_robust=True)

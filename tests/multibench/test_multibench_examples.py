@@ -101,10 +101,12 @@ def test_own_loader_is_announced_once_on_stderr(clean_env, fake_multibench, tmp_
     assert len(err) == 1 and 'datasets.affect.get_data' in err[0] and 'same batches' in err[0]
 
 
-def test_infer_mode_names_and_numbers():
-    assert common.INFER_MODES['gate'] is None and common.INFER_MODES['0'] is None
-    assert common.INFER_MODES['1'] == common.INFER_MODES['text'] == 0
-    assert common.INFER_MODES['2'] == common.INFER_MODES['fusion'] == 1
+def test_infer_mode_takes_names_that_cannot_clash_with_expert_indices():
+    assert common.INFER_MODES == {'gate': None, 'text': 0, 'fusion': 1}
+    parser = common.build_parser('imdb_dyn', 'x', 'imdb', 1, 1e-4, 0.0, dyn=True)
+    assert parser.parse_args(['--infer-mode', 'fusion']).infer_mode == 'fusion'
+    with pytest.raises(SystemExit):
+        parser.parse_args(['--infer-mode', '0'])
 
 
 def test_dyn_checkpoint_name_encodes_training_flags():

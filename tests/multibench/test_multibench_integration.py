@@ -53,7 +53,7 @@ def load(path):
 
 def check_dyn_compute(result):
     fractions = [1 - result['branch_ratio'], result['branch_ratio']]
-    gate = result['gate_mflops'] if result['infer_mode'] in ('gate', '0') else 0.0
+    gate = result['gate_mflops'] if result['infer_mode'] == 'gate' else 0.0
     expected = gate + fractions[0] * result['text_mflops'] + fractions[1] * result['late_fusion_mflops']
     assert result['mflops_per_sample'] == pytest.approx(expected, rel=1e-6)
 
@@ -111,7 +111,7 @@ def test_imdb_dyn_trains_the_gate_and_reports_realised_compute(imdb):
     text = load(work / 'uni.json')
     assert text_only['f1_micro'] == pytest.approx(text['f1_micro'])  # the same network gives the same predictions
 
-    ok(run('imdb_dyn', '--freeze', '--hard-gate', '--reg', 0.1, *quick, '--eval-only', '--infer-mode', '2',
+    ok(run('imdb_dyn', '--freeze', '--hard-gate', '--reg', 0.1, *quick, '--eval-only', '--infer-mode', 'fusion',
            '--json-out', 'lf_only.json', cwd=work))
     lf_only = load(work / 'lf_only.json')
     assert lf_only['branch_ratio'] == 1.0
@@ -174,7 +174,7 @@ def test_affect_dyn_trains_the_gate_and_reports_realised_compute(mosei):
     result = load(work / 'dyn.json')
     assert {'acc', 'mae', 'corr', 'branch_ratio', 'known_agreement'} <= set(result)
     check_dyn_compute(result)
-    ok(run('affect_dyn', '--freeze', '--hard-gate', '--reg', 0.1, *quick, '--eval-only', '--infer-mode', '1',
+    ok(run('affect_dyn', '--freeze', '--hard-gate', '--reg', 0.1, *quick, '--eval-only', '--infer-mode', 'text',
            '--json-out', 'text_only.json', cwd=work))
     text_only = load(work / 'text_only.json')
     assert text_only['mflops_per_sample'] == pytest.approx(text_only['text_mflops'])

@@ -1,4 +1,4 @@
-"""DynMMMixture: training mix, hard routing at inference, freezing, infer_mode, costs and statistics."""
+"""DynMMMixture: training mix, hard routing at inference, freezing, gate modes, costs and statistics."""
 import pytest
 import torch
 from multibench_helpers import TinyLateFusion, make_experts
@@ -26,7 +26,7 @@ def test_training_output_is_gate_weighted_sum_of_experts(experts, gate, batch):
 
 
 def test_hard_gate_is_one_hot_forward_and_passes_gradients_to_the_gate(experts, gate, batch):
-    mix = DynMMMixture(experts, gate, hard_gate=True, freeze_experts=True).train()
+    mix = DynMMMixture(experts, gate, gate_mode='hard', freeze_experts=True).train()
     out, weights = mix(batch)
     assert set(weights.detach().unique().tolist()) <= {0.0, 1.0}
     assert torch.equal(weights.sum(1), torch.ones(12))
@@ -77,8 +77,8 @@ def test_routed_inference_equals_computing_all_experts_and_selecting(seed):
     nn.init.normal_(gate.mlp[-1].weight, std=3.0)
     nn.init.zeros_(gate.mlp[-1].bias)
     x = [torch.randn(33, 6), torch.randn(33, 10)]
-    routed = DynMMMixture(experts, gate, inference='route').eval()
-    dense = DynMMMixture(experts, gate, inference='dense').eval()
+    routed = DynMMMixture(experts, gate, skip_unused_experts=True).eval()
+    dense = DynMMMixture(experts, gate, skip_unused_experts=False).eval()
     out_r, w_r = routed(x)
     out_d, w_d = dense(x)
     assert torch.equal(w_r, w_d)
@@ -118,22 +118,36 @@ def test_routed_inference_runs_each_expert_only_on_its_samples():
     assert out.squeeze(1).tolist() == branches.float().tolist()  # order restored
 
 
-def test_infer_mode_forces_one_expert_and_skips_the_gate(experts, batch):
+def test_fixed_gate_forces_one_expert_and_skips_the_gate(experts, batch):
     class Exploding(nn.Module):
         def forward(self, features):
-            raise AssertionError('the gate must not run when infer_mode forces an expert')
+            raise AssertionError("the gate must not run when the 'fixed' mode forces an expert")
 
-    mix = DynMMMixture(experts, Exploding(), infer_mode=1).eval()
+    mix = DynMMMixture(experts, Exploding(), gate_mode='fixed', fixed_branch=1).eval()
     out, weights = mix(batch)
     assert torch.allclose(out, experts[1](batch), atol=1e-6)
     assert weights[:, 1].eq(1).all()
 
 
+def test_gate_override_forces_an_expert_and_restores_the_gate(experts, gate, batch):
+    mix = DynMMMixture(experts, gate, gate_mode='hard', temperature=0.5).eval()
+    with mix.gate_override('fixed', branch=0, skip_unused_experts=False):
+        out, weights = mix(batch)
+        assert torch.allclose(out, experts[0](batch), atol=1e-6) and weights[:, 0].eq(1).all()
+    assert (mix.gate_mode, mix.fixed_branch, mix.temperature, mix.skip_unused_experts) == ('hard', None, 0.5, True)
+    with pytest.raises(ValueError, match='branch'):
+        with mix.gate_override('fixed', branch=2):
+            pass
+    assert mix.gate_mode == 'hard'
+
+
 def test_settings_are_validated(experts, gate):
     with pytest.raises(ValueError, match='branch'):
-        DynMMMixture(experts, gate, infer_mode=2)
-    with pytest.raises(ValueError, match='inference'):
-        DynMMMixture(experts, gate, inference='skip')
+        DynMMMixture(experts, gate, gate_mode='fixed', fixed_branch=2)
+    with pytest.raises(ValueError, match='gate mode'):
+        DynMMMixture(experts, gate, gate_mode='route')
+    with pytest.raises(ValueError, match="only meaningful for gate mode 'fixed'"):
+        DynMMMixture(experts, gate, fixed_branch=1)
     with pytest.raises(ValueError, match='temperature'):
         DynMMMixture(experts, gate, temperature=0)
     with pytest.raises(ValueError, match='at least 2'):
@@ -163,7 +177,7 @@ def test_gate_summary_reports_realised_cost_and_branch_ratio():
     assert summary['branch_fractions'] == [0.625, 0.375]
     assert summary['branch_ratio'] == 0.375
     assert summary['mflops_per_sample'] == pytest.approx(0.625 * 1 + 0.375 * 9 + 0.5)
-    mix.infer_mode = 1
+    mix.set_gate('fixed', branch=1)
     mix.reset_stats()
     mix([torch.zeros(8, 2)])
     assert mix.gate_summary()['mflops_per_sample'] == pytest.approx(9.0)  # forced: no gate cost
@@ -200,8 +214,8 @@ def test_packed_sequence_inputs_route_like_dense():
     gate = SequenceGate(15, embed_dim=5, num_heads=5, num_layers=1, ffn_dim=16)
     lengths = torch.tensor([5, 3, 6, 6, 2, 4, 1, 6])
     inputs = [[torch.randn(8, 6, d), lengths] for d in (3, 5, 7)]
-    routed = DynMMMixture(experts, gate, inference='route').eval()
-    dense = DynMMMixture(experts, gate, inference='dense').eval()
+    routed = DynMMMixture(experts, gate, skip_unused_experts=True).eval()
+    dense = DynMMMixture(experts, gate, skip_unused_experts=False).eval()
     out_r, _ = routed(inputs)
     out_d, _ = dense(inputs)
     assert torch.equal(out_r, out_d)

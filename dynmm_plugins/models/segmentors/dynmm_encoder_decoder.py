@@ -1,6 +1,7 @@
 """DynMM segmentor: runs encoder stages and gated fusions in turn, adds the resource loss."""
+import contextlib
 from collections import OrderedDict
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.dist import all_reduce, get_world_size
@@ -30,7 +31,10 @@ class DynMMEncoderDecoder(EncoderDecoder):
 
     Gate modes (:meth:`set_gate`): 'baseline' (every sample on the last branch,
     i.e. static ESANet), 'random' (uniform random branch, DynMM's initial
-    phase), 'soft', 'hard', 'fixed' (every sample on one given branch).
+    phase), 'soft', 'hard', 'fixed' (every sample on one given branch, or each
+    sample on its own given branch). :meth:`gate_override` runs a block of code
+    under another gate and restores the previous one; tools and tests use it
+    instead of touching the gate attributes.
 
     Args:
         loss_resource (dict, optional): Resource loss config, e.g.
@@ -66,6 +70,9 @@ class DynMMEncoderDecoder(EncoderDecoder):
         self.cost_input_size = tuple(cost_input_size)
         self._branch_costs = None
         self.last_gate_weights = None
+        # Whether inference may skip the depth stages that no sample of a batch
+        # uses; False computes every path and selects (the reference's inference).
+        self.skip_unused_depth = True
         default_mode = 'soft' if self.has_gate else 'baseline'
         self.set_gate(gate_mode or default_mode, temperature, fixed_branch)
         if freeze_all_but_gate:
@@ -102,13 +109,15 @@ class DynMMEncoderDecoder(EncoderDecoder):
         return self.backbone.gate is not None
 
     def set_gate(self, mode: str, temperature: Optional[float] = None,
-                 branch: Optional[int] = None) -> None:
+                 branch: Union[int, Sequence[int], None] = None) -> None:
         """Select how branches are chosen.
 
         Args:
             mode (str): 'baseline', 'random', 'soft', 'hard' or 'fixed'.
             temperature (float, optional): New softmax temperature (> 0).
-            branch (int, optional): Branch of the 'fixed' mode (0..num_branches-1).
+            branch (int | Sequence[int], optional): Branch of the 'fixed' mode
+                (0..num_branches-1), or one branch per sample of the next batches
+                (their batch size must then equal its length).
         """
         if mode not in GATE_MODES:
             raise ValueError(f'unknown gate mode {mode!r}; choose one of {GATE_MODES}')
@@ -116,12 +125,52 @@ class DynMMEncoderDecoder(EncoderDecoder):
             raise ValueError(f"gate mode {mode!r} needs a gate, but this model is static ESANet "
                              "(backbone.gate=None); use 'baseline', 'fixed' or 'random'")
         if mode == 'fixed':
-            check_branch(branch, self.num_branches)
+            branch = self._check_fixed_branch(branch)
         elif branch is not None:
             raise ValueError(f"branch={branch!r} is only meaningful for gate mode 'fixed', got {mode!r}")
         if temperature is not None:
             self.temperature = check_temperature(temperature)
         self.gate_mode, self.fixed_branch = mode, branch
+
+    def _check_fixed_branch(self, branch):
+        if isinstance(branch, (list, tuple, Tensor)):
+            branches = [int(b) for b in (branch.tolist() if isinstance(branch, Tensor) else branch)]
+            if not branches:
+                raise ValueError('branch: a per-sample branch list must not be empty')
+            for b in branches:
+                check_branch(b, self.num_branches)
+            return tuple(branches)
+        return check_branch(branch, self.num_branches)
+
+    @contextlib.contextmanager
+    def gate_override(self, mode: str, branch: Union[int, Sequence[int], None] = None,
+                      temperature: Optional[float] = None,
+                      skip_unused_depth: bool = True) -> Iterator['DynMMEncoderDecoder']:
+        """Run the block under another gate, then restore the previous gate.
+
+        Example::
+
+            with model.gate_override('fixed', branch=0):
+                logits = model._forward(x)          # every sample on branch 0
+            with model.gate_override('fixed', branch=[0, 4], skip_unused_depth=False):
+                logits = model._forward(x2)         # compute every path, then select
+
+        Args:
+            mode (str): Gate mode, as in :meth:`set_gate`.
+            branch (int | Sequence[int], optional): As in :meth:`set_gate`.
+            temperature (float, optional): Temperature inside the block.
+            skip_unused_depth (bool): At inference, skip the depth stages no
+                sample needs (True, DynMM's saving) or compute both encoders and
+                every fusion and select by the one-hot weights (False, the
+                reference implementation's inference). Default: True.
+        """
+        saved = (self.gate_mode, self.fixed_branch, self.temperature, self.skip_unused_depth)
+        self.set_gate(mode, temperature, branch)
+        self.skip_unused_depth = bool(skip_unused_depth)
+        try:
+            yield self
+        finally:
+            self.gate_mode, self.fixed_branch, self.temperature, self.skip_unused_depth = saved
 
     def freeze_all_but_gate(self) -> None:
         """Stop gradients to everything but the gate (DynMM's ``--freeze``)."""
@@ -140,6 +189,12 @@ class DynMMEncoderDecoder(EncoderDecoder):
         mode = self._effective_mode()
         if mode == 'baseline':
             return fixed_one_hot(batch_size, self.num_branches, self.num_branches - 1, device)
+        if mode == 'fixed' and isinstance(self.fixed_branch, tuple):
+            if batch_size != len(self.fixed_branch):
+                raise ValueError(f'the gate is fixed per sample for batches of {len(self.fixed_branch)}, '
+                                 f'got a batch of {batch_size}')
+            index = torch.tensor(self.fixed_branch, device=device)
+            return torch.nn.functional.one_hot(index, self.num_branches).float()
         if mode == 'fixed':
             return fixed_one_hot(batch_size, self.num_branches, self.fixed_branch, device)
         if mode == 'random':
@@ -151,30 +206,39 @@ class DynMMEncoderDecoder(EncoderDecoder):
         """Decoder inputs and the gate weights (N, B) for a batch of RGB-D inputs."""
         rgb, depth, logits = self.backbone(inputs)
         weights = self.gate_weights(logits, inputs.shape[0], inputs.device)
-        one_hot = self._effective_mode() in ('hard', 'fixed', 'baseline')
-        if one_hot and not self.training:
+        mode = self._effective_mode()
+        # The gate learns only through the weights of a training 'soft' or 'hard'
+        # gate; every other weight is a constant one-hot, so unused paths may go.
+        gate_learns = self.training and mode in ('soft', 'hard')
+        skip = self.skip_unused_depth and not gate_learns
+        if skip and not self.training and mode in ('hard', 'fixed', 'baseline'):
             branches = weights.argmax(dim=1)
             stage_feats = run_grouped_by_branch(branches, self._encode_branch, rgb, depth)
         else:
-            stage_feats = self._encode_mixed(rgb, depth, weights)
+            stage_feats = self._encode_mixed(rgb, depth, weights, skip)
         self.last_gate_weights = weights.detach()
         return self.neck(stage_feats), weights
 
-    def _encode_mixed(self, rgb: Tensor, depth: Tensor, weights: Tensor) -> List[Tensor]:
-        """Every stage of both encoders, each fusion mixed by its probability."""
+    def _encode_mixed(self, rgb: Tensor, depth: Tensor, weights: Tensor,
+                      skip_unused_depth: bool) -> List[Tensor]:
+        """Every stage of both encoders, each fusion mixed by its probability.
+
+        With ``skip_unused_depth`` (constant weights only) the depth stages that
+        no sample fuses are skipped, and a fusion every sample takes is not mixed.
+        """
         feats = []
         # P(branch > i): the probability that stage i fuses depth
         fuse_probs = weights.flip(1).cumsum(1).flip(1)[:, 1:]
-        constant = not weights.requires_grad
         for i in range(self.backbone.num_stages):
             rgb = self.backbone.rgb_stage(i, rgb)
             p = fuse_probs[:, i]
-            if constant and bool((p == 0).all()):
+            if skip_unused_depth and bool((p == 0).all()):
                 # nobody fuses here or later: skip the rest of the depth encoder
                 feats.append(rgb)
                 continue
             depth = self.backbone.depth_stage(i, depth)
-            rgb = self.neck.fuse_stage(i, rgb, depth, None if constant and bool((p == 1).all()) else p)
+            everyone = skip_unused_depth and bool((p == 1).all())
+            rgb = self.neck.fuse_stage(i, rgb, depth, None if everyone else p)
             feats.append(rgb)
         return feats
 
@@ -244,7 +308,7 @@ class DynMMEncoderDecoder(EncoderDecoder):
         size = tuple(input_size or self.cost_input_size)
         if self._branch_costs is not None and self._branch_costs[0] == size:
             return self._branch_costs[1]
-        was_training, mode = self.training, (self.gate_mode, self.fixed_branch)
+        was_training = self.training
         last_weights = self.last_gate_weights  # the measuring passes below overwrite it
         param = next(self.parameters())
         x = torch.zeros(1, 4, *size, device=param.device, dtype=param.dtype)
@@ -260,10 +324,9 @@ class DynMMEncoderDecoder(EncoderDecoder):
                     depth_x = encoder.forward_stage(i, depth_x)
             total = []
             for k in range(self.num_branches):
-                self.gate_mode, self.fixed_branch = 'fixed', k
-                total.append(count_macs(self._forward, x))
+                with self.gate_override('fixed', branch=k):
+                    total.append(count_macs(self._forward, x))
         finally:
-            self.gate_mode, self.fixed_branch = mode
             self.last_gate_weights = last_weights
             self.train(was_training)
         costs = dict(depth_encoder=[c / 1e9 for c in depth_costs], total=[c / 1e9 for c in total])
