@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Latency and throughput of each DynMM branch, of mixed batches, and of computing everything.
 
 On the current device (CPU or GPU), median over ``--repeats`` timed runs after

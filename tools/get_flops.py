@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Per-branch GFLOPs of a DynMM / ESANet RGB-D model, counted on its real modules.
 
 GFLOPs here are GMACs (the thop convention of DynMM's tables), measured with

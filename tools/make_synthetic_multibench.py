@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Write synthetic MM-IMDB (HDF5) and CMU-MOSEI (pickle) files in MultiBench's exact formats.
 
     python tools/make_synthetic_multibench.py --imdb data/multimodal_imdb.hdf5 --mosei data/mosei_senti_data.pkl

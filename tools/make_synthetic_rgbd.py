@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Write the synthetic RGB-D segmentation set (NYUv2 layout) to a folder.
 
 Example::

@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Convert the official NYU Depth v2 labelled set into the layout DynMM reads.
 
 Inputs are files you downloaded yourself; this tool never downloads anything:

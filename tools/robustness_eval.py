@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Robustness of an RGB-D segmentation checkpoint to noise on one modality (DynMM's protocol).
 
 For every test batch a seeded u ~ U(0, 1) decides which normalised modality gets

@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """The built-in DynMM demo: synthetic RGB-D data, static ESANet vs DynMM, on the CPU.
 
 1. writes the synthetic RGB-D set (half of its scenes hide their objects in RGB,

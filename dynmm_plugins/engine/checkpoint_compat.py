@@ -7,7 +7,11 @@ Instead of switching safe loading off, we allowlist exactly those types.
 Functions stored as class attributes are pickled as ``getattr(cls, name)``; a
 plain ``getattr`` would let a crafted file reach any attribute of any allowed
 object, so we register a getattr that only returns the attributes listed in
-:func:`_allowed_attributes`.
+:func:`_allowed_attributes`. Likewise an empty numpy array (a scalar registered
+in the message hub but not yet logged) pickles its empty data as ``bytes()``
+(torch saves with pickle protocol 2); ``builtins.bytes`` itself would accept any
+argument (``bytes(10**12)`` allocates a terabyte), so only the call without
+arguments is allowed.
 """
 import os.path as osp
 import pickle
@@ -49,6 +53,14 @@ def _restricted_getattr(obj, name):
                        'HistoryBuffer statistics and scheduler annealing functions are allowed')
 
 
+def _empty_bytes(*args):
+    """``bytes()`` and nothing else: what protocol-2 pickles of empty arrays call."""
+    if args:
+        raise RuntimeError(f'refusing bytes{args!r} while loading a checkpoint: only bytes() '
+                           '(the data of an empty numpy array) is allowed')
+    return b''
+
+
 def load_local_checkpoint(filename, map_location=None):
     """mmengine's local checkpoint loader, with errors that name the file.
 
@@ -79,7 +91,8 @@ def allow_mmengine_checkpoint_globals() -> None:
     if _INSTALLED:
         return
     torch.serialization.add_safe_globals(
-        list(_allowed_attributes()) + [(_restricted_getattr, 'builtins.getattr')] + _numpy_globals())
+        list(_allowed_attributes()) + [(_restricted_getattr, 'builtins.getattr'),
+                                       (_empty_bytes, 'builtins.bytes')] + _numpy_globals())
     from mmengine.runner.checkpoint import CheckpointLoader
     CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
     _INSTALLED = True
