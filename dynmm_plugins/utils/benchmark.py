@@ -31,7 +31,7 @@ def time_interleaved(fns: Dict[str, Callable[[], object]], repeats: int = 10, wa
 
     Every round calls each function once, so a change in machine load over the
     measurement affects all of them alike (fairer ratios on a shared machine).
-    Returns one :func:`time_call`-style dict per name.
+    Returns per name ``median_s``, ``min_s``, ``mean_s`` and the raw ``times_s``.
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f'need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}')
