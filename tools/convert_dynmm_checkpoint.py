@@ -13,10 +13,10 @@ never leaves a truncated file behind.
 import argparse
 import os
 import sys
-import tempfile
 
 import torch
 
+from dynmm_plugins.utils.io import atomic_write
 from dynmm_plugins.utils.reference_checkpoint import convert_reference_state_dict
 
 
@@ -59,16 +59,8 @@ def check_against_config(state, config_path):
 
 def save_atomically(obj, path):
     """torch.save to a temporary file beside ``path``, then rename over it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path), suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path, 'wb') as f:
+        torch.save(obj, f)
 
 
 def main(argv=None):

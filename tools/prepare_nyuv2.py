@@ -42,6 +42,8 @@ from typing import Dict, Iterable, Sequence
 import cv2
 import numpy as np
 
+from dynmm_plugins.utils.io import atomic_write
+
 MAT_KEYS = ('images', 'depths', 'rawDepths', 'labels')
 SPLITS = ('train', 'test')
 SPLIT_KEYS = {'train': 'trainNdxs', 'test': 'testNdxs'}
@@ -144,10 +146,8 @@ def _write_png(path: str, array: np.ndarray) -> None:
 
 
 def _write_atomic(path: str, data) -> None:
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'wb') as f:
+    with atomic_write(path, 'wb') as f:
         f.write(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
 
 
 def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):

@@ -35,6 +35,8 @@ from typing import Dict
 import cv2
 import numpy as np
 
+from dynmm_plugins.utils.io import atomic_write
+
 # Background classes (NYUv2 40-class ids) and their base colours (RGB).
 WALL, FLOOR = 1, 2
 # Object classes. Each one is an (outline, depth-offset band) pair, so that it can be
@@ -81,10 +83,8 @@ MIN_DEPTH_MM, MAX_DEPTH_MM = 500, 10000
 
 def _write_bytes_atomic(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'wb') as f:
+    with atomic_write(path, 'wb') as f:
         f.write(data)
-    os.replace(tmp, path)
 
 
 def _write_png(path: str, array: np.ndarray) -> None:

@@ -7,28 +7,15 @@ fails on it. :class:`AtomicLocalBackend` writes to a temporary file in the same
 folder, flushes it to disk and renames it over the target (``os.replace`` is
 atomic on POSIX), so a reader sees either the old file or the complete new one.
 """
-import os
-import os.path as osp
-import tempfile
-
 from mmengine.fileio.backends import LocalBackend, register_backend
+
+from dynmm_plugins.utils.io import atomic_write
 
 
 def write_atomically(data, filepath, mode='wb', encoding=None):
     """Write ``data`` to ``filepath`` via a temporary file and ``os.replace``."""
-    folder = osp.dirname(osp.abspath(filepath))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(filepath)}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, mode, encoding=encoding) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filepath)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(filepath, mode, encoding) as f:
+        f.write(data)
 
 
 class AtomicLocalBackend(LocalBackend):
