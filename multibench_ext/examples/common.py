@@ -21,6 +21,7 @@ from ..errors import MultiBenchExtError, SetupError
 from ..imdb_data import get_imdb_dataloaders
 from ..metrics import affect_metrics, imdb_metrics
 from ..multibench import find_multibench_root, import_multibench
+from ..objective import COST_SCALES
 from ..synthetic import read_known_split
 
 # Per dataset: default data file and log dir (relative to the working directory, as in the
@@ -70,8 +71,12 @@ def build_parser(script: str, description: str, dataset: str, epochs: int, lr: O
     if dyn:
         add('--freeze', action='store_true', help='freeze the experts, train only the gate')
         add('--hard-gate', action='store_true', help='hard (straight-through one-hot) gates during training')
-        add('--reg', type=float, default=reg, help='weight lambda of the resource loss (expected cost as a '
-                                                   'fraction of the late-fusion expert\'s)')
+        add('--reg', type=float, default=reg, help='weight lambda of the resource loss; with the default '
+                                                   '--cost-scale the reference\'s: lambda x mean gate weight of '
+                                                   'the late-fusion expert')
+        add('--cost-scale', default='range', choices=COST_SCALES,
+            help="expert costs in the resource loss: 'range' (cost - min) / (max - min), the reference's "
+                 "meaning of --reg; 'max' cost / max (also penalises the text expert); 'none' raw MFLOPs")
         add('--temp', type=float, default=1.0, help='gate softmax temperature during training')
         add('--infer-mode', default='gate', choices=sorted(INFER_MODES),
             help='at test time: 0/gate = the gate decides, 1/text = always the text expert, '
