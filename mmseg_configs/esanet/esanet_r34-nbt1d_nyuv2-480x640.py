@@ -11,7 +11,7 @@ _base_ = [
 # ImageNet weights (r34_NBt1D.pth, linked in ESANet's README, section 'Training'),
 # loaded into the RGB and the depth encoder (depth conv1 = RGB conv1 summed over its
 # input channels). Nothing is downloaded: put the file here or pass
-#   --cfg-options pretrained=PATH model.backbone.init_cfg.checkpoint=PATH
+#   --cfg-options model.backbone.init_cfg.checkpoint=PATH
 # Train from scratch (random encoders) with --cfg-options model.backbone.init_cfg=None
 pretrained = 'checkpoints/imagenet/r34_NBt1D.pth'
 

@@ -80,15 +80,17 @@ class ESANetCrossEntropyLoss(nn.Module):
                 ignore_index: int = 255, **kwargs) -> torch.Tensor:
         """Weighted loss of logits (N, C, H, W) against labels (N, H, W)."""
         class_weight = self._weights(cls_score.shape[1], cls_score.device)
-        per_pixel = F.cross_entropy(cls_score, label, weight=class_weight, reduction='none',
-                                    ignore_index=ignore_index)  # w[y] * CE, 0 where ignored
+        per_pixel = F.cross_entropy(cls_score, label,
+                                    weight=None if class_weight is None else class_weight.to(cls_score.dtype),
+                                    reduction='none', ignore_index=ignore_index)  # w[y] * CE, 0 where ignored
+        per_pixel = per_pixel.float()  # sums over millions of pixels: not in half precision
         valid = label != ignore_index
         if weight is not None:  # mmseg's per-pixel sampler weights
             per_pixel = per_pixel * weight
         if class_weight is None:
-            divisor = valid.sum()
+            divisor = valid.sum().float()
         else:
-            divisor = class_weight[label[valid]].sum()
+            divisor = class_weight.float()[label[valid]].sum()
         # all pixels ignored: a zero that keeps the graph, not ESANet's 0/0
         loss = per_pixel.sum() / divisor if divisor > 0 else per_pixel.sum() * 0.0
         return self.loss_weight * loss
