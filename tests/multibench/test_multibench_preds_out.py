@@ -17,8 +17,17 @@ from multibench_ext.synthetic import write_imdb, write_mosei
 REPO = Path(__file__).resolve().parents[2]
 ROOT = os.environ.get(ENV_VAR, '')
 
-pytestmark = pytest.mark.skipif(not ROOT or not is_multibench_root(ROOT),
-                                reason=f'no MultiBench clone in ${ENV_VAR}')
+
+
+def _multibench_imports() -> bool:
+    # In a subprocess: MultiBench's modules import torchvision, scikit-learn, memory_profiler, ...
+    code = f'from multibench_ext.multibench import import_multibench; import_multibench({ROOT!r})'
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO)] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
+    return subprocess.run([sys.executable, '-c', code], capture_output=True, env=env).returncode == 0
+
+
+pytestmark = pytest.mark.skipif(not ROOT or not is_multibench_root(ROOT) or not _multibench_imports(),
+                                reason=f'no MultiBench clone in ${ENV_VAR}, or its requirements do not import')
 
 
 def run(script, *args, cwd):
