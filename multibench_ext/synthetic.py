@@ -147,12 +147,16 @@ def write_imdb(path: Union[str, Path], rows: int = IMDB_ROWS, text_fraction: flo
 
 
 def write_mosei(path: Union[str, Path], sizes: Sequence[int] = MOSEI_SIZES, text_fraction: float = 0.5,
-                seed: int = 0, steps: int = MOSEI_STEPS, min_length: int = 8) -> Dict[str, Any]:
+                seed: int = 0, steps: int = MOSEI_STEPS, min_length: int = 8,
+                zero_fraction: float = 0.1) -> Dict[str, Any]:
     """Write a synthetic ``mosei_senti_data.pkl`` and its side file; return the side file's content.
 
     ``{split: {'vision' (N, steps, 35), 'audio' (N, steps, 74), 'text' (N, steps, 300),
     'labels' (N, 1, 1), 'id' (N, 3)}}`` for splits train, valid, test; features and labels
-    float32, sentiment in [-3, 3] (never 0), ids as strings ``[video, start, end]``.
+    float32, sentiment in [-3, 3], ids as strings ``[video, start, end]``. A share
+    ``zero_fraction`` of each split (at least one sample when it is > 0) is labelled
+    exactly 0 (neutral; real MOSEI has many), so the accuracy conventions that differ on
+    zeros (``acc2_has0`` / ``acc2_non0``) differ here too; nothing carries their sentiment.
     Sequences have 8 to ``steps`` real steps, front-padded with zeros like the original;
     a few audio values are -inf as in the original. The sentiment is in the text of the
     text-sufficient samples and in vision and audio of the others.
@@ -164,14 +168,20 @@ def write_mosei(path: Union[str, Path], sizes: Sequence[int] = MOSEI_SIZES, text
         seed (int): Seed; the same seed writes the same data. Default: 0.
         steps (int): Sequence length of the arrays. Default: 50.
         min_length (int): Shortest real sequence. Default: 8.
+        zero_fraction (float): Share of samples per split labelled exactly 0. Default: 0.1.
     """
     if not 0 <= text_fraction <= 1:
         raise ValueError(f'text_fraction must be in [0, 1], got {text_fraction}')
+    if not 0 <= zero_fraction <= 1:
+        raise ValueError(f'zero_fraction must be in [0, 1], got {zero_fraction}')
     if len(sizes) != 3 or min(sizes) < 1:
         raise ValueError(f'sizes must be 3 positive sample counts (train, valid, test), got {sizes}')
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    # the neutral samples come from their own stream: the rest of the data is the same
+    # as without them
+    zero_rng = np.random.default_rng([seed, 0])
     unit = {}
     for key in ('text', 'vision', 'audio', 'clarity'):
         v = rng.normal(0.0, 1.0, MOSEI_DIMS.get(key, MOSEI_DIMS['text']))
@@ -179,6 +189,8 @@ def write_mosei(path: Union[str, Path], sizes: Sequence[int] = MOSEI_SIZES, text
     data, bits = {}, {}
     for name, n in zip(('train', 'valid', 'test'), sizes):
         sentiment = rng.uniform(0.1, 3.0, n) * rng.choice([-1.0, 1.0], n)
+        num_zero = min(n, int(np.ceil(zero_fraction * n)))
+        sentiment[zero_rng.choice(n, num_zero, replace=False)] = 0.0
         easy = rng.random(n) < text_fraction
         length = rng.integers(min(min_length, steps), steps + 1, n)
         real = (np.arange(steps)[None, :] >= (steps - length)[:, None])[..., None]  # (n, steps, 1)
@@ -200,7 +212,7 @@ def write_mosei(path: Union[str, Path], sizes: Sequence[int] = MOSEI_SIZES, text
     with open(path, 'wb') as f:
         pickle.dump(data, f, protocol=4)
     info = dict(format=FORMAT, dataset='mosei', seed=seed, sizes=list(sizes), steps=steps,
-                text_fraction=text_fraction, text_sufficient=bits,
+                text_fraction=text_fraction, zero_fraction=zero_fraction, text_sufficient=bits,
                 note='1 = the text expert suffices for this sample (only the text carries the sentiment); '
                      '0 = only vision and audio carry it')
     _write_side_file(path, info)
@@ -221,6 +233,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help='MOSEI samples per split (default: %(default)s)')
     parser.add_argument('--text-fraction', type=float, default=0.5,
                         help='share of samples whose text suffices (default: %(default)s)')
+    parser.add_argument('--mosei-zero-fraction', type=float, default=0.1,
+                        help='share of MOSEI samples per split labelled exactly 0 (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     args = parser.parse_args(argv)
     if not args.imdb and not args.mosei:
@@ -232,7 +246,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   file=sys.stderr)
         print(f'wrote {args.imdb} ({info["rows"]} rows) and {known_split_path(args.imdb)}')
     if args.mosei:
-        info = write_mosei(args.mosei, args.mosei_sizes, args.text_fraction, args.seed)
+        info = write_mosei(args.mosei, args.mosei_sizes, args.text_fraction, args.seed,
+                           zero_fraction=args.mosei_zero_fraction)
         print(f'wrote {args.mosei} (train/valid/test {info["sizes"]}) and {known_split_path(args.mosei)}')
     return 0
 

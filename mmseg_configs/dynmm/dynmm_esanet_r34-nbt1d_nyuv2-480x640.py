@@ -10,6 +10,15 @@ _base_ = [
     '../_base_/schedules/onecycle_sgd_500ep_nyuv2.py',
 ]
 
+# ImageNet-pretrained encoders, as the reference (ESANet's training code) by default:
+# ESANet's R34-NBt1D ImageNet weights (r34_NBt1D.pth, linked in ESANet's README,
+# section 'Training'), in both encoders (depth conv1 = RGB conv1 summed over its input
+# channels). Nothing is downloaded. With load_from set they are overwritten anyway;
+# without any file use --cfg-options model.backbone.init_cfg=None (random encoders).
+pretrained = 'checkpoints/imagenet/r34_NBt1D.pth'
+# Median-frequency class weights of the training labels (tools/compute_class_weights.py)
+class_weight = 'data/nyuv2/class_weights_median_frequency.json'
+
 loss_ratio = 1e-4  # --loss-ratio (lambda)
 flop_budget = None  # --flop-budget, GFLOPs of the depth encoder (reference convention)
 temp = 1.0  # --temp: start temperature of the gate softmax
@@ -20,6 +29,9 @@ freeze = False  # --freeze: train only the gate
 
 model = dict(
     data_preprocessor={{_base_.data_preprocessor}},
+    backbone=dict(init_cfg=dict(type='ESANetPretrained', checkpoint=pretrained)),
+    decode_head=dict(loss_decode=dict(
+        _delete_=True, type='ESANetCrossEntropyLoss', class_weight=class_weight, loss_weight=1.0)),
     loss_resource=dict(loss_weight=loss_ratio, budget=flop_budget),
     temperature=temp,
     freeze_all_but_gate=freeze)

@@ -19,8 +19,9 @@ from dynmm_plugins.core import count_macs
 from ..affect_data import get_affect_dataloaders
 from ..errors import MultiBenchExtError, SetupError
 from ..imdb_data import get_imdb_dataloaders
-from ..metrics import affect_metrics, imdb_metrics
+from ..metrics import affect_metrics, imdb_metrics, multilabel_predictions
 from ..multibench import find_multibench_root, import_multibench
+from ..objective import COST_SCALES
 from ..synthetic import read_known_split
 
 # Per dataset: default data file and log dir (relative to the working directory, as in the
@@ -66,14 +67,21 @@ def build_parser(script: str, description: str, dataset: str, epochs: int, lr: O
     add('--device', default='auto', help="'auto' (MultiBench's choice: cuda:0 if available), 'cpu', 'cuda' "
                                          "or 'cuda:N'")
     add('--json-out', metavar='FILE', help='write the final metrics here as JSON')
+    add('--preds-out', metavar='FILE.npz', help='write the test predictions and truths here (numpy .npz: '
+                                                '`preds`, `truths`; see the README), so any metric can be '
+                                                'recomputed')
     add('--limit', type=int, metavar='N', help='use only the first N samples of each split (quick runs)')
     add('--num-workers', type=int, default=0, help='DataLoader workers')
     add('--eval-only', action='store_true', help='skip training; test the checkpoint in --log-dir')
     if dyn:
         add('--freeze', action='store_true', help='freeze the experts, train only the gate')
         add('--hard-gate', action='store_true', help='hard (straight-through one-hot) gates during training')
-        add('--reg', type=float, default=reg, help='weight lambda of the resource loss (expected cost as a '
-                                                   'fraction of the late-fusion expert\'s)')
+        add('--reg', type=float, default=reg, help='weight lambda of the resource loss; with the default '
+                                                   '--cost-scale the reference\'s: lambda x mean gate weight of '
+                                                   'the late-fusion expert')
+        add('--cost-scale', default='range', choices=COST_SCALES,
+            help="expert costs in the resource loss: 'range' (cost - min) / (max - min), the reference's "
+                 "meaning of --reg; 'max' cost / max (also penalises the text expert); 'none' raw MFLOPs")
         add('--temp', type=float, default=1.0, help='gate softmax temperature during training')
         add('--infer-mode', default='gate', choices=list(INFER_MODES),
             help='at test time: gate = the gate decides, text = always the text expert, '
@@ -234,11 +242,48 @@ def predict(model: Callable[[List[Any]], torch.Tensor], loader: DataLoader, pack
     return torch.cat(preds), torch.cat(truths)
 
 
+class RunMetrics(dict):
+    """One run's test metrics (the JSON entry), carrying the predictions they came from.
+
+    Args:
+        metrics (dict): Metric name -> value.
+        preds (np.ndarray): Test predictions: MOSEI scores (N,), MM-IMDB 0/1 genres (N, 23).
+        truths (np.ndarray): Test labels, same shape.
+        logits (np.ndarray, optional): MM-IMDB logits (N, 23).
+    """
+
+    def __init__(self, metrics: Dict[str, Any], preds: np.ndarray, truths: np.ndarray,
+                 logits: Optional[np.ndarray] = None) -> None:
+        super().__init__(metrics)
+        self.arrays = dict(preds=preds, truths=truths)
+        if logits is not None:
+            self.arrays['logits'] = logits
+
+
 def evaluate(dataset: str, model, loader: DataLoader, packed: bool, device: torch.device,
-             on_batch: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
-    """Test metrics: MM-IMDB ``f1_micro``, ``f1_macro``; MOSEI ``acc``, ``acc_with_zero``, ``mae``, ``corr``."""
+             on_batch: Optional[Callable[[], None]] = None) -> RunMetrics:
+    """Test metrics: MM-IMDB ``f1_micro``, ``f1_macro``; MOSEI ``acc``, ``acc2_non0``, ``f1_non0``,
+    ``acc2_has0``, ``f1_has0``, ``acc7``, ``mae``, ``corr`` (see ``multibench_ext.metrics``)."""
     preds, truths = predict(model, loader, packed, device, on_batch)
-    return imdb_metrics(preds, truths) if dataset == 'imdb' else affect_metrics(preds, truths)
+    if dataset == 'imdb':
+        return RunMetrics(imdb_metrics(preds, truths), multilabel_predictions(preds), truths.cpu().numpy(),
+                          logits=preds.float().numpy())
+    return RunMetrics(affect_metrics(preds, truths), preds.float().reshape(-1).numpy(),
+                      truths.float().reshape(-1).numpy())
+
+
+def save_predictions(path: str, runs: List[Dict[str, Any]]) -> None:
+    """Write the last run's test ``preds`` and ``truths`` (and MM-IMDB ``logits``) to ``path`` (.npz);
+    with several runs also ``preds_run0``, ``preds_run1``, ..."""
+    arrays = dict(getattr(runs[-1], 'arrays', {}))
+    if not arrays:
+        raise SetupError('--preds-out: this script recorded no test predictions')
+    if len(runs) > 1:
+        arrays.update({f'preds_run{i}': run.arrays['preds'] for i, run in enumerate(runs)})
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, 'wb') as f:  # a file object: np.savez would append .npz to any other name
+        np.savez(f, **arrays)
+    print(f'  test predictions written to {path}')
 
 
 def mflops(module: nn.Module, inputs: List[Any]) -> float:
@@ -294,4 +339,6 @@ def report(args: argparse.Namespace, script: str, runs: List[Dict[str, Any]], **
         with open(args.json_out, 'w') as f:
             json.dump(result, f, indent=1)
         print(f'  metrics written to {args.json_out}')
+    if getattr(args, 'preds_out', None):
+        save_predictions(args.preds_out, runs)
     return 0

@@ -18,8 +18,9 @@ from .common import (INFER_MODES, evaluate, first_sample, fresh_checkpoint, know
 
 def dyn_checkpoint_name(args: argparse.Namespace, packed: bool = False) -> str:
     """File name of the trained mixture; it encodes the flags that change training."""
+    scale = getattr(args, 'cost_scale', 'range')
     return (f'dynmm_freeze{int(args.freeze)}_hard{int(args.hard_gate)}_reg{args.reg:g}'
-            f'{"_packed" if packed else ""}.pt')
+            f'{"" if scale == "range" else f"_scale{scale}"}{"_packed" if packed else ""}.pt')
 
 
 def run_dyn(args: argparse.Namespace, env: SimpleNamespace, *, script: str, dataset: str,
@@ -46,7 +47,8 @@ def run_dyn(args: argparse.Namespace, env: SimpleNamespace, *, script: str, data
     checkpoint = env.log_dir / dyn_checkpoint_name(args, packed)
     flags = ' '.join(f for f, on in (('--freeze', args.freeze), ('--hard-gate', args.hard_gate),
                                      ('--packed', packed)) if on)
-    how = (f'python -m multibench_ext.examples.{script} {flags} --reg {args.reg:g} --data {args.data} '
+    scale = '' if args.cost_scale == 'range' else f' --cost-scale {args.cost_scale}'
+    how = (f'python -m multibench_ext.examples.{script} {flags} --reg {args.reg:g}{scale} --data {args.data} '
            f'--log-dir {args.log_dir} (without --eval-only)').replace('  ', ' ')
     runs = []
     for run in range(args.n_runs):
@@ -56,7 +58,7 @@ def run_dyn(args: argparse.Namespace, env: SimpleNamespace, *, script: str, data
                                    temperature=args.temp, freeze_experts=args.freeze).to(env.device)
             # Costs are measured on one real sample, not typed in.
             mixture.measure_costs(first_sample(test_dl, packed, env.device))
-            objective = DynMMObjective(task_loss(), mixture.expert_macs, reg=args.reg)
+            objective = DynMMObjective(task_loss(), mixture.expert_macs, reg=args.reg, cost_scale=args.cost_scale)
             num_modalities = len(first_sample(test_dl, packed, env.device))
             encoders = [PackedPassThrough() if packed else nn.Identity() for _ in range(num_modalities)]
             env.mb.supervised.train(encoders, mixture, PassThroughHead(), train_dl, valid_dl, args.n_epochs,

@@ -113,6 +113,8 @@ def test_dyn_checkpoint_name_encodes_training_flags():
     args = argparse.Namespace(freeze=True, hard_gate=False, reg=0.1)
     assert dyn_checkpoint_name(args) == 'dynmm_freeze1_hard0_reg0.1.pt'
     assert dyn_checkpoint_name(args, packed=True) == 'dynmm_freeze1_hard0_reg0.1_packed.pt'
+    args.cost_scale = 'max'  # not the default (the reference's 'range'): another training
+    assert dyn_checkpoint_name(args, packed=True) == 'dynmm_freeze1_hard0_reg0.1_scalemax_packed.pt'
 
 
 def test_limit_loader_and_sample_layouts():
