@@ -8,6 +8,8 @@ torch-only core in an environment without mmseg.
 """
 import importlib
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -33,6 +35,13 @@ def _missing_dependencies() -> list:
     if not root or not is_multibench_root(root):
         missing.append(f'a MultiBench clone: ${ENV_VAR}={root!r} is not one (run.sh sets it to '
                        '../shared/multibench when that snapshot exists)')
+    else:
+        # In a subprocess: MultiBench's top-level packages go on sys.path when imported.
+        code = f'from multibench_ext.multibench import import_multibench; import_multibench({root!r})'
+        proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ['?'])[-1]
+            missing.append(f"MultiBench's own requirements: importing it from {root} failed ({last})")
     return missing
 
 
