@@ -22,6 +22,8 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
 
+from dynmm_plugins.utils.errors import add_debug_flag, run_entry_point
+
 from .imdb_data import IMDB_KEYS, MULTIBENCH_SPLITS
 from .imdb_data import SPLIT_NAMES as IMDB_SPLIT_NAMES
 
@@ -222,9 +224,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--text-fraction', type=float, default=0.5,
                         help='share of samples whose text suffices (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
+    parser.add_argument('--force', action='store_true', help='replace files that already exist')
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     if not args.imdb and not args.mosei:
         parser.error('nothing to write: pass --imdb FILE and/or --mosei FILE')
+    if args.imdb_rows < 1:
+        parser.error(f'--imdb-rows must be >= 1, got {args.imdb_rows}')
+    if min(args.mosei_sizes) < 1:
+        parser.error(f'--mosei-sizes must be 3 sample counts >= 1 (train, valid, test), '
+                     f'got {" ".join(map(str, args.mosei_sizes))}')
+    if not 0 <= args.text_fraction <= 1:
+        parser.error(f'--text-fraction must be in [0, 1], got {args.text_fraction}')
+    for flag, path in (('--imdb', args.imdb), ('--mosei', args.mosei)):
+        if not path:
+            continue
+        if Path(path).is_dir():
+            parser.error(f'{flag} {path} is a folder; give a file name')
+        if Path(path).exists() and not args.force:
+            parser.error(f'{flag} {path} already exists; pass --force to replace it')
+        parent = Path(path).resolve().parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            parser.error(f'{flag} {path}: {parent} is a file, not a folder')
     if args.imdb:
         info = write_imdb(args.imdb, args.imdb_rows, args.text_fraction, args.seed)
         if args.imdb_rows < IMDB_ROWS:
@@ -238,4 +261,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_entry_point(main, prog='make_synthetic_multibench'))
