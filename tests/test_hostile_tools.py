@@ -75,7 +75,7 @@ def test_worker_error_reaches_the_user_with_the_project_message(setup, capsys, t
 # ------------------------------------------------------------------ checkpoints
 @pytest.mark.parametrize('content, message', [
     (b'', 'is an empty file (0 bytes)'),
-    (bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)[1:]) + b'x',
+    (b'?' + bytes(np.random.default_rng(0).integers(0, 256, 4095, dtype=np.uint8)),
      'is not a torch checkpoint at all'),
 ])
 def test_empty_and_random_checkpoints_are_diagnosed(setup, tmp_path, capsys, content, message):

@@ -75,8 +75,9 @@ def diagnose_unreadable(filename, err: BaseException) -> str:
     if size == 0:
         return f'checkpoint {filename} is an empty file (0 bytes): the save that wrote it did not finish'
     head = _first_bytes(filename)
-    # torch >= 1.6 writes zip archives; older torch a pickle (protocol 2: 0x80 0x02)
-    if not (head.startswith(b'PK') or head[:1] == b'\x80'):
+    # torch >= 1.6 writes zip archives; older torch a pickle (0x80, then protocol 2..5)
+    is_pickle = head[:1] == b'\x80' and head[1:2] in (b'\x02', b'\x03', b'\x04', b'\x05')
+    if not (head.startswith(b'PK') or is_pickle):
         return (f'checkpoint {filename} is not a torch checkpoint at all ({size} bytes, neither a '
                 f'zip archive nor a pickle; it starts with {head.hex(" ")})')
     if head.startswith(b'PK') and not zipfile.is_zipfile(filename):

@@ -9,9 +9,9 @@ from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from dynmm_plugins.engine.checkpoint_compat import describe_last_checkpoint
 from dynmm_plugins.core import (check_branch, check_temperature, count_macs, fixed_one_hot,
                                 gate_activation, random_one_hot, run_grouped_by_branch)
+from dynmm_plugins.engine.checkpoint_compat import describe_last_checkpoint
 
 GATE_MODES = ('baseline', 'random', 'soft', 'hard', 'fixed')
 
