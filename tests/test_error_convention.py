@@ -72,3 +72,23 @@ def test_debug_shows_the_traceback(capsys):
     err = capsys.readouterr().err
     assert rc == 2 and 'Traceback (most recent call last)' in err
     assert err.rstrip().endswith('tool.py: error: bad value 7')
+
+
+def test_uncaught_project_error_is_one_line_under_mim(tmp_path):
+    """`mim train/test` run MMSeg's scripts: our errors that nobody catches still follow the convention."""
+    import os
+    import subprocess
+    import sys
+    code = ('import dynmm_plugins\n'
+            'from dynmm_plugins.utils.errors import DynMMUserError\n'
+            "raise DynMMUserError('checkpoint work/x.pth is an empty file (0 bytes)')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))] + sys.path))
+    env.pop('DYNMM_DEBUG', None)
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        '-c: error: checkpoint work/x.pth is an empty file (0 bytes) (set DYNMM_DEBUG=1 for the traceback)']
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          env=dict(env, DYNMM_DEBUG='1'))
+    assert proc.returncode == 1 and 'Traceback' in proc.stderr
