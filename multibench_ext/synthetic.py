@@ -13,7 +13,6 @@ exactly MultiBench's keys.
 Run ``python -m multibench_ext.synthetic --imdb FILE.hdf5 --mosei FILE.pkl`` (or
 ``tools/make_synthetic_multibench.py``).
 """
-import argparse
 import json
 import pickle
 import sys
@@ -22,7 +21,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
 
-from dynmm_plugins.utils.errors import add_debug_flag, run_entry_point
+from dynmm_plugins.utils.errors import ArgumentParser, run_entry_point
 
 from .imdb_data import IMDB_KEYS, MULTIBENCH_SPLITS
 from .imdb_data import SPLIT_NAMES as IMDB_SPLIT_NAMES
@@ -211,7 +210,7 @@ def write_mosei(path: Union[str, Path], sizes: Sequence[int] = MOSEI_SIZES, text
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line: write the requested synthetic files."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog='make_synthetic_multibench',
         description='Write synthetic MM-IMDB (HDF5) and CMU-MOSEI (pickle) files in MultiBench\'s formats, '
                     'plus <file>.known_split.json recording where the text expert suffices.')
@@ -225,7 +224,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help='share of samples whose text suffices (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     parser.add_argument('--force', action='store_true', help='replace files that already exist')
-    add_debug_flag(parser)
     args = parser.parse_args(argv)
     if not args.imdb and not args.mosei:
         parser.error('nothing to write: pass --imdb FILE and/or --mosei FILE')

@@ -9,7 +9,6 @@ Half of the scenes (``--depth-only-ratio``) hide their objects in RGB so that on
 depth reveals them; ``<out>/scene_kinds.json`` records which. See
 :mod:`dynmm_plugins.datasets.synthetic_rgbd` for the scene model.
 """
-import argparse
 import importlib.util
 import os.path as osp
 import sys
@@ -40,7 +39,8 @@ def _load_generator():
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = _load('utils.errors', 'errors').ArgumentParser(prog=PROG,
+                                                            description=__doc__.splitlines()[0])
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--num-train', type=int, default=200,
                         help='training images (default: 200)')
@@ -61,7 +61,6 @@ def parse_args(argv=None):
                         help='do not show a progress bar')
     parser.add_argument('--force', action='store_true',
                         help='replace a data set that already exists in --out')
-    _load('utils.errors', 'errors').add_debug_flag(parser)
     args = parser.parse_args(argv)
     try:  # flags checked before anything is written, with the flag's name
         _load_generator().check_synthetic_args(

@@ -32,7 +32,6 @@ Example::
     python tools/prepare_nyuv2.py --labeled-mat nyu_depth_v2_labeled.mat \
         --splits splits.mat --class-mapping classMapping40.mat --out data/nyuv2
 """
-import argparse
 import os
 import os.path as osp
 import sys
@@ -246,8 +245,8 @@ def convert(labeled_mat: str, splits_mat: str, class_mapping_mat: str, out: str,
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Convert NYU Depth v2 (labelled .mat) into the DynMM layout.',
+    parser = _errors().ArgumentParser(
+        prog='prepare_nyuv2.py', description='Convert NYU Depth v2 (labelled .mat) into the DynMM layout.',
         epilog='Never downloads: pass the files you have.')
     parser.add_argument('--labeled-mat', required=True,
                         help='nyu_depth_v2_labeled.mat (MATLAB v7.3)')
@@ -260,7 +259,6 @@ def parse_args(argv=None):
                         help='do not show a progress bar')
     parser.add_argument('--force', action='store_true',
                         help='replace a data set that already exists in --out')
-    _errors().add_debug_flag(parser)
     return parser.parse_args(argv)
 
 

@@ -6,20 +6,8 @@ import os.path as osp
 import tempfile
 from typing import Callable, Optional, Sequence
 
-from .errors import (USER_ERRORS, DynMMUserError, add_debug_flag,  # noqa: F401  (re-exported)
-                     run_entry_point)
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """``argparse.ArgumentParser`` whose usage errors are one line on stderr (exit code 2),
-    with the convention's ``--debug`` flag."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        add_debug_flag(self)
-
-    def error(self, message):
-        self.exit(2, f'{self.prog}: error: {message}\n')
+from .errors import (USER_ERRORS, ArgumentParser, DynMMUserError,  # noqa: F401  (re-exported)
+                     add_debug_flag, run_entry_point)
 
 
 def add_cfg_options(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ loaders, ``mim train``/``mim test`` all follow it:
 This module needs only the standard library: ``multibench_ext`` uses it beside
 torch alone, without mmengine.
 """
+import argparse
 import os
 import re
 import sys
@@ -175,3 +176,15 @@ def add_debug_flag(parser) -> None:
     """Give an argparse parser the ``--debug`` flag that :func:`run_entry_point` reads."""
     parser.add_argument(DEBUG_FLAG, action='store_true',
                         help='show the traceback of an error (also DYNMM_DEBUG=1)')
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` by the convention: a usage error is one line
+    (``prog: error: message``, no usage block) and exit code 2; has ``--debug``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        add_debug_flag(self)
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f'{self.prog}: error: {message}\n')

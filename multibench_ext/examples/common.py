@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from dynmm_plugins.core import count_macs
-from dynmm_plugins.utils.errors import add_debug_flag, run_entry_point
+from dynmm_plugins.utils.errors import ArgumentParser, run_entry_point
 
 from ..affect_data import get_affect_dataloaders
 from ..errors import SetupError
@@ -47,7 +47,7 @@ def build_parser(script: str, description: str, dataset: str, epochs: int, lr: O
                  dyn: bool = False, reg: float = 0.0) -> argparse.ArgumentParser:
     """The flags every script has, plus the DynMM ones for the ``*_dyn`` scripts."""
     defaults = DATASETS[dataset]
-    parser = argparse.ArgumentParser(prog=f'python -m multibench_ext.examples.{script}', description=description,
+    parser = ArgumentParser(prog=f'python -m multibench_ext.examples.{script}', description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = parser.add_argument
     add('--multibench-root', metavar='DIR',
@@ -68,7 +68,6 @@ def build_parser(script: str, description: str, dataset: str, epochs: int, lr: O
     add('--limit', type=int, metavar='N', help='use only the first N samples of each split (quick runs)')
     add('--num-workers', type=int, default=0, help='DataLoader workers')
     add('--eval-only', action='store_true', help='skip training; test the checkpoint in --log-dir')
-    add_debug_flag(parser)
     if dyn:
         add('--freeze', action='store_true', help='freeze the experts, train only the gate')
         add('--hard-gate', action='store_true', help='hard (straight-through one-hot) gates during training')

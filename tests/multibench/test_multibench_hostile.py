@@ -2,6 +2,7 @@
 that does not match torch, outputs that cannot be written; the project's error convention."""
 import importlib.abc
 import importlib.machinery
+import re
 import sys
 
 import pytest
@@ -79,7 +80,9 @@ def test_torchvision_that_does_not_match_torch_is_one_line(monkeypatch):
         check_torchvision()
     message = str(exc.value)
     assert 'does not match torch' in message and 'torchvision::nms' in message and '\n' not in message
-    assert '--no-deps' in message and 'pip install torchvision ' not in message.replace('==', ' ==')
+    # never a bare `pip install torchvision`, which would replace the project's torch
+    assert 'pip install torchvision==0.29.1 --no-deps' in message
+    assert re.search(r'pip install torchvision(?!==)', message) is None
 
 
 def test_json_out_that_cannot_be_written_stops_before_training(tmp_path, capsys):
