@@ -28,6 +28,13 @@ class _AtomicTextFile(io.StringIO):
             write_atomically(self.getvalue(), self.path, 'w', 'utf-8')
         super().close()
 
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:  # interrupted: the old file stays as it was
+            super().close()
+            return False
+        self.close()
+        return False
+
 
 def _open_last_checkpoint_atomically(file, mode='r', *args, **kwargs):
     """``open`` for mmengine's checkpoint hook: writes of ``last_checkpoint`` become atomic."""
