@@ -104,7 +104,7 @@ def import_multibench(root: Union[str, Path]) -> SimpleNamespace:
         import unimodals.common_models as common_models
     except ImportError as exc:
         raise SetupError(f'MultiBench at {root} does not import ({exc}): install its requirements '
-                         f'({RUNTIME_REQUIREMENTS}; torchvision as the twin of torch: {TORCHVISION_ADVICE})') from exc
+                         f'({RUNTIME_REQUIREMENTS})') from exc
     except Exception as exc:  # noqa: BLE001  (a broken requirement fails in many ways at import)
         raise SetupError(f'MultiBench at {root} does not import: {type(exc).__name__}: '
                          f'{error_message(exc)[:300]}') from exc
