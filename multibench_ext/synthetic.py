@@ -13,7 +13,6 @@ exactly MultiBench's keys.
 Run ``python -m multibench_ext.synthetic --imdb FILE.hdf5 --mosei FILE.pkl`` (or
 ``tools/make_synthetic_multibench.py``).
 """
-import argparse
 import json
 import pickle
 import sys
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
+
+from dynmm_plugins.utils.errors import ArgumentParser, run_entry_point
 
 from .imdb_data import IMDB_KEYS, MULTIBENCH_SPLITS
 from .imdb_data import SPLIT_NAMES as IMDB_SPLIT_NAMES
@@ -221,7 +222,7 @@ def write_mosei(path: Union[str, Path], sizes: Sequence[int] = MOSEI_SIZES, text
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line: write the requested synthetic files."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog='make_synthetic_multibench',
         description='Write synthetic MM-IMDB (HDF5) and CMU-MOSEI (pickle) files in MultiBench\'s formats, '
                     'plus <file>.known_split.json recording where the text expert suffices.')
@@ -236,9 +237,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--mosei-zero-fraction', type=float, default=0.1,
                         help='share of MOSEI samples per split labelled exactly 0 (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
+    parser.add_argument('--force', action='store_true', help='replace files that already exist')
     args = parser.parse_args(argv)
     if not args.imdb and not args.mosei:
         parser.error('nothing to write: pass --imdb FILE and/or --mosei FILE')
+    if args.imdb_rows < 1:
+        parser.error(f'--imdb-rows must be >= 1, got {args.imdb_rows}')
+    if min(args.mosei_sizes) < 1:
+        parser.error(f'--mosei-sizes must be 3 sample counts >= 1 (train, valid, test), '
+                     f'got {" ".join(map(str, args.mosei_sizes))}')
+    if not 0 <= args.text_fraction <= 1:
+        parser.error(f'--text-fraction must be in [0, 1], got {args.text_fraction}')
+    for flag, path in (('--imdb', args.imdb), ('--mosei', args.mosei)):
+        if not path:
+            continue
+        if Path(path).is_dir():
+            parser.error(f'{flag} {path} is a folder; give a file name')
+        if Path(path).exists() and not args.force:
+            parser.error(f'{flag} {path} already exists; pass --force to replace it')
+        parent = Path(path).resolve().parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            parser.error(f'{flag} {path}: {parent} is a file, not a folder')
     if args.imdb:
         info = write_imdb(args.imdb, args.imdb_rows, args.text_fraction, args.seed)
         if args.imdb_rows < IMDB_ROWS:
@@ -253,4 +274,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_entry_point(main, prog='make_synthetic_multibench'))

@@ -105,13 +105,13 @@ def test_tool_reports_every_run_with_flop_ratios(tmp_path, capsys):
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
-    assert _run([str(tmp_path / 'missing.py')]) == 1
+    assert _run([str(tmp_path / 'missing.py')]) == 2
     assert 'config file not found' in error_line(capsys)
-    assert _run([DYNAMIC, '--checkpoint', str(tmp_path / 'missing.pth'), '--no-static']) == 1
+    assert _run([DYNAMIC, '--checkpoint', str(tmp_path / 'missing.pth'), '--no-static']) == 2
     assert 'checkpoint file not found' in error_line(capsys)
     bad = tmp_path / 'bad.pth'
     torch.save(dict(state_dict={'backbone.nope': torch.zeros(1)}), bad)
-    assert _run([DYNAMIC, '--checkpoint', str(bad), '--no-static']) == 1
+    assert _run([DYNAMIC, '--checkpoint', str(bad), '--no-static']) == 2
     line = error_line(capsys)
     assert 'does not fit' in line and 'unexpected keys (backbone.nope)' in line
     for argv, message in ((['--batch-size', '0'], '--batch-size must be >= 1'),

@@ -124,13 +124,13 @@ def test_reference_table_applies_to_r34_nbt1d_at_480x640_only():
 
 
 def test_bad_inputs_are_one_line_errors(tiny, tmp_path, capsys):
-    assert _run([str(tmp_path / 'missing.py')]) == 1
+    assert _run([str(tmp_path / 'missing.py')]) == 2
     assert 'config file not found' in error_line(capsys)
-    assert _run([tiny['dynamic_config'], '--checkpoint', str(tmp_path / 'missing.pth')]) == 1
+    assert _run([tiny['dynamic_config'], '--checkpoint', str(tmp_path / 'missing.pth')]) == 2
     assert 'checkpoint file not found' in error_line(capsys)
-    assert _run([tiny['dynamic_config'], '--checkpoint', tiny['static']]) == 1
+    assert _run([tiny['dynamic_config'], '--checkpoint', tiny['static']]) == 2
     line = error_line(capsys)
     assert 'does not fit' in line and 'backbone.gate' in line
     with pytest.raises(SystemExit) as exc:
         _run([tiny['dynamic_config'], '--shape', '16', '16'])
-    assert exc.value.code == 2 and '--shape must be at least' in error_line(capsys)
+    assert exc.value.code == 2 and 'multiples of 32' in error_line(capsys)

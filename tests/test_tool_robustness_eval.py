@@ -194,7 +194,7 @@ def prog_error_line(capsys):
 
 
 def test_checkpoint_that_does_not_fit_the_config_is_one_clear_line(tiny, capsys):
-    assert _run([tiny['dynamic_config'], tiny['static'], '--no-progress']) == 1
+    assert _run([tiny['dynamic_config'], tiny['static'], '--no-progress']) == 2
     line = prog_error_line(capsys)
     assert 'does not fit' in line and 'missing keys' in line and 'backbone.gate' in line
     assert 'static ESANet checkpoint' in line
@@ -207,18 +207,18 @@ def test_checkpoint_with_wrong_shapes_is_reported(tiny, tmp_path, capsys):
     state['state_dict'][key] = torch.zeros(3, 3, 1, 1)
     bad = tmp_path / 'bad.pth'
     torch.save(state, bad)
-    assert _run([tiny['static_config'], str(bad)]) == 1
+    assert _run([tiny['static_config'], str(bad)]) == 2
     line = prog_error_line(capsys)
     assert 'shape mismatch' in line and key in line
 
 
 def test_missing_files_are_named(tiny, tmp_path, capsys):
-    assert _run([tiny['static_config'], str(tmp_path / 'nope.pth')]) == 1
+    assert _run([tiny['static_config'], str(tmp_path / 'nope.pth')]) == 2
     assert 'checkpoint file not found' in prog_error_line(capsys)
-    assert _run([str(tmp_path / 'nope.py'), tiny['static']]) == 1
+    assert _run([str(tmp_path / 'nope.py'), tiny['static']]) == 2
     assert 'config file not found' in prog_error_line(capsys)
     assert _run([tiny['dynamic_config'], tiny['dynamic'], '--compare', tiny['static_config'],
-                 str(tmp_path / 'other.pth')]) == 1
+                 str(tmp_path / 'other.pth')]) == 2
     assert 'other.pth' in prog_error_line(capsys)
 
 
@@ -238,5 +238,5 @@ def test_bad_arguments_exit_with_one_line(tiny, capsys, argv, message):
 
 
 def test_hard_on_a_static_model_is_an_error(tiny, capsys):
-    assert _run([tiny['static_config'], tiny['static'], '--hard']) == 1
+    assert _run([tiny['static_config'], tiny['static'], '--hard']) == 2
     assert '--hard needs a dynamic model' in prog_error_line(capsys)

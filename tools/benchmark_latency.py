@@ -23,7 +23,8 @@ import platform
 import sys
 from typing import Optional, Sequence
 
-from dynmm_plugins.utils.cli import ArgumentParser, add_cfg_options, default_device, run_tool
+from dynmm_plugins.utils.cli import (ArgumentParser, add_cfg_options, check_device, check_output_file,
+                                     run_tool, shape_error)
 
 PROG = 'benchmark_latency.py'
 
@@ -53,8 +54,10 @@ def parse_args(argv: Optional[Sequence[str]] = None):
         parser.error(f'--warmup must be >= 0, got {args.warmup}')
     if args.mixed_batch_size is not None and args.mixed_batch_size < 2:
         parser.error(f'--mixed-batch-size must be >= 2, got {args.mixed_batch_size}')
-    if args.shape and (args.shape[0] % 32 or args.shape[1] % 32):
-        parser.error(f'--shape must be multiples of 32 (the encoder stride), got {args.shape}')
+    if shape_error(args.shape):
+        parser.error(shape_error(args.shape))
+    if args.threads is not None and args.threads < 1:
+        parser.error(f'--threads must be >= 1, got {args.threads}')
     return args
 
 
@@ -125,6 +128,17 @@ def run_benchmark(model, size, batch_size, mixed_batch_size, repeats, warmup, de
                 costs=costs)
 
 
+def skipping_summary(skip_ms: float, every_ms: float, gflops_ratio: float) -> str:
+    """Skipping against computing everything, worded by the sign of the difference."""
+    flops = f'{100 * (1 - gflops_ratio):.1f}% fewer GFLOPs'
+    change = 1 - skip_ms / every_ms
+    if change >= 0:
+        return (f'skipping saves {100 * change:.1f}% of the per-image latency of computing '
+                f'everything ({flops})')
+    return (f'skipping is {-100 * change:.1f}% SLOWER per image than computing everything '
+            f'despite {flops} (timing noise or per-branch overhead at this size)')
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     import torch
@@ -134,7 +148,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from dynmm_plugins.utils.report import text_table, write_json
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = args.device or default_device()
+    device = check_device(args.device)
+    check_output_file(args.out, '--out')  # before the work, not after it
     model, cfg = load_model(args.config, args.checkpoint, args.cfg_options, device)
     size = tuple(args.shape) if args.shape else tuple(model.cost_input_size)
     mixed_bs = args.mixed_batch_size or max(args.batch_size, model.num_branches)
@@ -157,9 +172,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(text_table(header, table))
     rows = {r['name']: r for r in result['rows']}
     skip, every = rows['mixed, skipping'], rows['mixed, compute all + select']
-    print(f'mixed batch: skipping saves {100 * (1 - skip["per_image_ms"] / every["per_image_ms"]):.1f}% '
-          f'of the per-image latency of computing everything ({100 * (1 - skip["gflops_ratio"]):.1f}% '
-          f'of the GFLOPs); outputs agree to {result["max_abs_diff_skip_vs_all"]:.2e}')
+    print(f'mixed batch: {skipping_summary(skip["per_image_ms"], every["per_image_ms"], skip["gflops_ratio"])}; '
+          f'outputs agree to {result["max_abs_diff_skip_vs_all"]:.2e}')
     if args.out:
         result.update(config=args.config, device=dev, input_size=list(size),
                       batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,

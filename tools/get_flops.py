@@ -20,7 +20,8 @@ import copy
 import sys
 from typing import Optional, Sequence
 
-from dynmm_plugins.utils.cli import ArgumentParser, add_cfg_options, default_device, run_tool
+from dynmm_plugins.utils.cli import (ArgumentParser, add_cfg_options, check_device, check_output_file,
+                                     run_tool, shape_error)
 
 PROG = 'get_flops.py'
 
@@ -39,8 +40,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     add_cfg_options(parser)
     args = parser.parse_args(argv)
-    if args.shape and (args.shape[0] < 32 or args.shape[1] < 32):
-        parser.error(f'--shape must be at least 32 x 32, got {args.shape[0]} {args.shape[1]}')
+    if shape_error(args.shape):
+        parser.error(shape_error(args.shape))
     return args
 
 
@@ -165,7 +166,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from dynmm_plugins.utils.evaluation import (build_evaluator, build_test_dataloader, evaluate,
                                                 inference_gate_mode, load_model)
     from dynmm_plugins.utils.report import write_json
-    device = args.device or default_device()
+    device = check_device(args.device)
+    check_output_file(args.out, '--out')  # before the work, not after it
     model, cfg = load_model(args.config, args.checkpoint, args.cfg_options, device)
     size = tuple(args.shape) if args.shape else tuple(model.cost_input_size)
     report = branch_report(model, size)

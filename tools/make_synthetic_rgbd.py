@@ -10,34 +10,38 @@ Half of the scenes (``--depth-only-ratio``) hide their objects in RGB so that on
 depth reveals them; ``<out>/scene_kinds.json`` records which. See
 :mod:`dynmm_plugins.datasets.synthetic_rgbd` for the scene model.
 """
-import argparse
 import importlib.util
 import os.path as osp
 import sys
 import time
 
-GENERATOR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                     'dynmm_plugins', 'datasets', 'synthetic_rgbd.py')
+PACKAGE = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'dynmm_plugins')
+PROG = 'make_synthetic_rgbd.py'
 
 
-def _load_generator():
-    """The generator module, loaded from this checkout if possible.
+def _load(relative: str, name: str):
+    """A module of dynmm_plugins, loaded from this checkout's file if possible.
 
     Loading the file directly skips ``dynmm_plugins/__init__``, which imports
     mmseg and the models (seconds) although the generator needs only numpy and
-    OpenCV.
+    OpenCV (and the error convention only the standard library).
     """
-    if osp.isfile(GENERATOR):
-        spec = importlib.util.spec_from_file_location('_synthetic_rgbd', GENERATOR)
+    path = osp.join(PACKAGE, *relative.split('.')) + '.py'
+    if osp.isfile(path):
+        spec = importlib.util.spec_from_file_location(f'_{relative.replace(".", "_")}', path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
-    from dynmm_plugins.datasets import synthetic_rgbd
-    return synthetic_rgbd
+    return importlib.import_module(f'dynmm_plugins.{relative}')
+
+
+def _load_generator():
+    return _load('datasets.synthetic_rgbd', 'synthetic_rgbd')
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _load('utils.errors', 'errors').ArgumentParser(prog=PROG,
+                                                            description=__doc__.splitlines()[0])
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--num-train', type=int, default=200,
                         help='training images (default: 200)')
@@ -56,7 +60,18 @@ def parse_args(argv=None):
                         help='random seed (default: 0)')
     parser.add_argument('--no-progress', action='store_true',
                         help='do not show a progress bar')
-    return parser.parse_args(argv)
+    parser.add_argument('--force', action='store_true',
+                        help='replace a data set that already exists in --out')
+    args = parser.parse_args(argv)
+    try:  # flags checked before anything is written, with the flag's name
+        _load_generator().check_synthetic_args(
+            args.out, args.num_train, args.num_test, args.height, args.width,
+            args.depth_only_ratio, args.max_objects, args.force)
+    except FileExistsError:
+        raise
+    except (ValueError, NotADirectoryError) as exc:
+        parser.error(str(exc))
+    return args
 
 
 def main(argv=None):
@@ -66,7 +81,7 @@ def main(argv=None):
         args.out, num_train=args.num_train, num_test=args.num_test,
         height=args.height, width=args.width,
         depth_only_ratio=args.depth_only_ratio, seed=args.seed,
-        max_objects=args.max_objects, progress=not args.no_progress)
+        max_objects=args.max_objects, progress=not args.no_progress, overwrite=args.force)
     for split, names in kinds.items():
         n_depth = sum(k == 'depth' for k in names.values())
         print(f'{split}: {len(names)} images, {n_depth} depth-needing')
@@ -75,4 +90,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(_load('utils.errors', 'errors').run_entry_point(main, prog=PROG))

@@ -26,7 +26,7 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from dynmm_plugins.utils.cli import ArgumentParser, argparse_type, run_tool
+from dynmm_plugins.utils.cli import ArgumentParser, argparse_type, check_output_dir, run_tool
 from dynmm_plugins.utils.noise import check_noise_level, check_noise_mode
 
 PROG = 'run_demo.py'
@@ -76,6 +76,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     args = parser.parse_args(argv)
     if args.finetune_iters is None:
         args.finetune_iters = max(1, round(args.iters * DEFAULT_FINETUNE_ITERS / DEFAULT_ITERS))
+    if args.threads is not None and args.threads < 1:
+        parser.error(f'--threads must be >= 1, got {args.threads}')
     for name in ('iters', 'finetune_iters', 'num_train', 'num_test', 'num_runs', 'latency_images'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
@@ -102,6 +104,7 @@ def _train(config: str, data: str, work_dir: str, iters: int, seed: int, reuse: 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    check_output_dir(args.out, '--out')  # before minutes of training, not after
     start = time.time()
     import torch
 

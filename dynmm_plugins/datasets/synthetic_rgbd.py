@@ -190,6 +190,28 @@ def render_scene(rng: np.random.Generator, height: int, width: int,
                 labels_13=NYU40_TO_13[labels])
 
 
+def check_synthetic_args(out, num_train, num_test, height, width, depth_only_ratio,
+                         max_objects, overwrite=False) -> None:
+    """Reject arguments that would fail midway or write an empty or clobbered set."""
+    if num_train < 1 or num_test < 1:
+        raise ValueError('num_train and num_test (--num-train, --num-test) must be >= 1: an '
+                         f'empty split cannot be trained or tested on, got {num_train}, {num_test}')
+    if height < 8 or width < 8:
+        raise ValueError(f'height and width (--height, --width) must be >= 8, got {height}x{width}')
+    if not 0.0 <= depth_only_ratio <= 1.0:
+        raise ValueError(f'depth_only_ratio (--depth-only-ratio) must be in [0, 1], '
+                         f'got {depth_only_ratio}')
+    if max_objects < 1:
+        raise ValueError(f'max_objects (--max-objects) must be >= 1, got {max_objects}')
+    if osp.exists(out) and not osp.isdir(out):
+        raise NotADirectoryError(f'output folder {out} is a file')
+    existing = [name for name in ('train.txt', 'test.txt', 'scene_kinds.json')
+                if osp.isfile(osp.join(out, name))]
+    if existing and not overwrite:
+        raise FileExistsError(f'{out} already holds a data set ({", ".join(existing)}); '
+                              'pass --force (overwrite=True) to replace it, or choose another --out')
+
+
 def make_synthetic_rgbd(out: str,
                         num_train: int = 200,
                         num_test: int = 50,
@@ -198,7 +220,8 @@ def make_synthetic_rgbd(out: str,
                         depth_only_ratio: float = 0.5,
                         seed: int = 0,
                         max_objects: int = 5,
-                        progress: bool = False) -> Dict[str, Dict[str, str]]:
+                        progress: bool = False,
+                        overwrite: bool = False) -> Dict[str, Dict[str, str]]:
     """Write a synthetic RGB-D dataset in the NYUv2 layout.
 
     The result is a pure function of the arguments: the same seed gives identical
@@ -206,7 +229,9 @@ def make_synthetic_rgbd(out: str,
     NYUv2 indices) is drawn from its own generator seeded with ``(seed, i)``.
 
     Args:
-        out (str): Output directory (created; existing files are overwritten).
+        out (str): Output directory (created). A folder that already holds a
+            data set (split files or ``scene_kinds.json``) is refused unless
+            ``overwrite``.
         num_train (int): Number of training images. Defaults to 200.
         num_test (int): Number of test images. Defaults to 50.
         height (int): Image height. Defaults to 120.
@@ -217,19 +242,15 @@ def make_synthetic_rgbd(out: str,
         max_objects (int): Most objects per scene. Defaults to 5.
         progress (bool): Show a tqdm progress bar if tqdm is installed.
             Defaults to False.
+        overwrite (bool): Replace an existing data set in ``out`` (``--force``).
+            Defaults to False.
 
     Returns:
         dict: ``{'train': {name: kind}, 'test': {name: kind}}``, the content of
         ``scene_kinds.json``.
     """
-    if num_train < 0 or num_test < 0 or num_train + num_test == 0:
-        raise ValueError('need at least one image: num_train and num_test must be '
-                         f'>= 0 and not both 0, got {num_train}, {num_test}')
-    if height < 8 or width < 8:
-        raise ValueError(f'height and width must be >= 8, got {height}x{width}')
-    if not 0.0 <= depth_only_ratio <= 1.0:
-        raise ValueError(
-            f'depth_only_ratio must be in [0, 1], got {depth_only_ratio}')
+    check_synthetic_args(out, num_train, num_test, height, width, depth_only_ratio,
+                         max_objects, overwrite)
 
     jobs = []
     kinds: Dict[str, Dict[str, str]] = {}

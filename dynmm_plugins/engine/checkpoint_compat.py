@@ -20,7 +20,15 @@ import zipfile
 import numpy as np
 import torch
 
+from dynmm_plugins.utils.errors import DynMMUserError, error_message
+
 _INSTALLED = False
+_LAST_LOADED = None  # the checkpoint file mmengine loaded last, for messages of the model
+
+
+def describe_last_checkpoint() -> str:
+    """'checkpoint <file>' of the file mmengine loaded last ('the checkpoint' if none)."""
+    return f'checkpoint {_LAST_LOADED}' if _LAST_LOADED else 'the checkpoint'
 
 
 def _numpy_globals() -> list:
@@ -61,24 +69,57 @@ def _empty_bytes(*args):
     return b''
 
 
-def load_local_checkpoint(filename, map_location=None):
-    """mmengine's local checkpoint loader, with errors that name the file.
+class UnreadableCheckpointError(DynMMUserError, RuntimeError):
+    """A checkpoint file that torch cannot load; the message names the file and says why.
 
-    A truncated or foreign file otherwise surfaces as torch's
-    ``PytorchStreamReader failed reading zip archive`` without a file name.
+    Also a ``RuntimeError``, which is what torch raises for such files.
+    """
+
+
+def _first_bytes(filename, count=8) -> bytes:
+    with open(filename, 'rb') as f:
+        return f.read(count)
+
+
+def diagnose_unreadable(filename, err: BaseException) -> str:
+    """Why torch could not load ``filename``: empty, not a checkpoint, truncated or refused."""
+    size = osp.getsize(filename)
+    if size == 0:
+        return f'checkpoint {filename} is an empty file (0 bytes): the save that wrote it did not finish'
+    head = _first_bytes(filename)
+    # torch >= 1.6 writes zip archives; older torch a pickle (0x80, then protocol 2..5)
+    is_pickle = head[:1] == b'\x80' and head[1:2] in (b'\x02', b'\x03', b'\x04', b'\x05')
+    if not (head.startswith(b'PK') or is_pickle):
+        return (f'checkpoint {filename} is not a torch checkpoint at all ({size} bytes, neither a '
+                f'zip archive nor a pickle; it starts with {head.hex(" ")})')
+    if head.startswith(b'PK') and not zipfile.is_zipfile(filename):
+        return f'checkpoint {filename} is truncated ({size} bytes): the zip archive has no end record'
+    if isinstance(err, pickle.UnpicklingError) and 'weights_only' in str(err):
+        last = [ln for ln in str(err).splitlines() if ln.strip()][-1][:300]
+        return (f'checkpoint {filename} holds objects that safe loading refuses (only tensors and '
+                f"mmengine's own state are allowed): {last}")
+    detail = error_message(err)
+    return f'checkpoint {filename} is truncated or not a torch checkpoint ({size} bytes): {detail}'
+
+
+def load_local_checkpoint(filename, map_location=None):
+    """mmengine's local checkpoint loader, with errors that name the file and say what is wrong.
+
+    A truncated, empty or foreign file otherwise surfaces as torch's ``PytorchStreamReader
+    failed reading zip archive`` or a bare ``EOFError`` without a file name.
     """
     filename = osp.expanduser(filename)
+    if osp.isdir(filename):
+        raise IsADirectoryError(f'checkpoint {filename} is a folder, not a file')
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} can not be found.')
+    global _LAST_LOADED
+    _LAST_LOADED = filename
     try:
         return torch.load(filename, map_location=map_location)
-    except (RuntimeError, EOFError, zipfile.BadZipFile) as err:
-        raise RuntimeError(f'checkpoint {filename} is truncated or not a torch checkpoint: '
-                           f'{str(err).splitlines()[0]}') from err
-    except pickle.UnpicklingError as err:
-        raise RuntimeError(f'checkpoint {filename} holds objects that safe loading refuses (only '
-                           f'tensors and mmengine\'s own state are allowed): '
-                           f'{str(err).splitlines()[-1][:300]}') from err
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError,
+            UnicodeDecodeError, AttributeError, ImportError, IndexError, KeyError) as err:
+        raise UnreadableCheckpointError(diagnose_unreadable(filename, err)) from err
 
 
 def allow_mmengine_checkpoint_globals() -> None:

@@ -38,6 +38,7 @@ model = dict(
 
 custom_hooks = [
     dict(type='DynMMGateScheduleHook', temp=temp, end_temp=end_temp, epoch_ini=epoch_ini,
-         epoch_hard=epoch_hard, iters_per_epoch={{_base_.iters_per_epoch}}),
+         epoch_hard=epoch_hard, iters_per_epoch={{_base_.iters_per_epoch}},
+         planned_max_iters={{_base_.max_iters}}),
 ]
 load_from = None  # finetune from a checkpoint (e.g. a hard-gate DynMM or a static ESANet one)

@@ -15,9 +15,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from dynmm_plugins.core import count_macs
+from dynmm_plugins.utils.errors import ArgumentParser, run_entry_point
 
 from ..affect_data import get_affect_dataloaders
-from ..errors import MultiBenchExtError, SetupError
+from ..errors import SetupError
 from ..imdb_data import get_imdb_dataloaders
 from ..metrics import affect_metrics, imdb_metrics, multilabel_predictions
 from ..multibench import find_multibench_root, import_multibench
@@ -49,7 +50,7 @@ def build_parser(script: str, description: str, dataset: str, epochs: int, lr: O
                  dyn: bool = False, reg: float = 0.0) -> argparse.ArgumentParser:
     """The flags every script has, plus the DynMM ones for the ``*_dyn`` scripts."""
     defaults = DATASETS[dataset]
-    parser = argparse.ArgumentParser(prog=f'python -m multibench_ext.examples.{script}', description=description,
+    parser = ArgumentParser(prog=f'python -m multibench_ext.examples.{script}', description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = parser.add_argument
     add('--multibench-root', metavar='DIR',
@@ -102,13 +103,26 @@ def check_args(args: argparse.Namespace) -> None:
         raise SetupError(f'--reg must be >= 0, got {args.reg}')
 
 
+def check_json_out(path: Optional[str]) -> None:
+    """Fail before training, not after it, when ``--json-out`` cannot be written."""
+    if not path:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise SetupError(f'--json-out {path} is a folder; give a file name')
+    parent = target.resolve().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK) or \
+            (target.exists() and not os.access(target, os.W_OK)):
+        raise SetupError(f'--json-out {path} cannot be written (no write permission in {parent} '
+                         'or it is not a folder)')
+
+
 def run_main(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:
-    """Run a script's ``main``; a user-fixable error becomes one line on stderr and exit code 2."""
-    try:
-        return main(argv)
-    except MultiBenchExtError as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 2
+    """Run a script's ``main`` by the project's error convention: bad input is one line
+    (``prog: error: message``) and exit code 2, no traceback unless ``--debug``."""
+    return run_entry_point(main, argv)
 
 
 # ----------------------------------------------------------------------------- set-up
@@ -133,6 +147,7 @@ def apply_device(device: str) -> torch.device:
 def setup(args: argparse.Namespace) -> SimpleNamespace:
     """Check flags, pick the device, import MultiBench, check the data file, create the log dir."""
     check_args(args)
+    check_json_out(args.json_out)
     device = apply_device(args.device)
     mb = import_multibench(find_multibench_root(args.multibench_root))
     if not Path(args.data).is_file():

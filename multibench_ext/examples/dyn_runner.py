@@ -8,6 +8,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..checkpoints import load_module
+from dynmm_plugins.utils.errors import error_message
+
 from ..errors import DataFormatError
 from ..mixture import DynMMMixture
 from ..objective import DynMMObjective
@@ -56,8 +58,15 @@ def run_dyn(args: argparse.Namespace, env: SimpleNamespace, *, script: str, data
         if not args.eval_only:
             mixture = DynMMMixture(build_experts(), build_gate(), gate_mode='hard' if args.hard_gate else 'soft',
                                    temperature=args.temp, freeze_experts=args.freeze).to(env.device)
-            # Costs are measured on one real sample, not typed in.
-            mixture.measure_costs(first_sample(test_dl, packed, env.device))
+            # Costs are measured on one real sample, not typed in; this is also the experts'
+            # first run on the data, where an expert of another kind fails
+            try:
+                mixture.measure_costs(first_sample(test_dl, packed, env.device))
+            except (RuntimeError, ValueError, IndexError, TypeError) as exc:
+                raise DataFormatError(
+                    f'the experts in {args.log_dir} do not run on a sample of {args.data} '
+                    f'({error_message(exc)}): one of them was trained for another data set, --fuse '
+                    f'or --packed setting; retrain it for this run') from exc
             objective = DynMMObjective(task_loss(), mixture.expert_macs, reg=args.reg, cost_scale=args.cost_scale)
             num_modalities = len(first_sample(test_dl, packed, env.device))
             encoders = [PackedPassThrough() if packed else nn.Identity() for _ in range(num_modalities)]

@@ -60,7 +60,7 @@ def test_every_script_has_the_common_flags(name, capsys):
 def test_missing_multibench_is_a_one_line_error(name, clean_env, capsys):
     assert common.run_main(script(name).main, ['--data', 'x.hdf5']) == 2
     err = capsys.readouterr().err.strip()
-    assert '\n' not in err and err.startswith('error: MultiBench not found')
+    assert '\n' not in err and ': error: MultiBench not found' in err
     assert '--multibench-root' in err and 'MULTIBENCH_ROOT' in err
 
 

@@ -1,4 +1,6 @@
 """mmengine hooks of the DynMM plugin."""
+from .atomic_checkpoint_hook import DynMMCheckpointHook
 from .gate_schedule_hook import DynMMGateScheduleHook
+from .run_length_hook import DynMMRunLengthHook
 
-__all__ = ['DynMMGateScheduleHook']
+__all__ = ['DynMMCheckpointHook', 'DynMMGateScheduleHook', 'DynMMRunLengthHook']

@@ -1,5 +1,6 @@
 """DynMM segmentor: runs encoder stages and gated fusions in turn, adds the resource loss."""
 import contextlib
+import logging
 from collections import OrderedDict
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -11,6 +12,7 @@ from torch import Tensor
 
 from dynmm_plugins.core import (check_branch, check_temperature, count_macs, fixed_one_hot,
                                 gate_activation, random_one_hot, run_grouped_by_branch)
+from dynmm_plugins.engine.checkpoint_compat import describe_last_checkpoint
 
 GATE_MODES = ('baseline', 'random', 'soft', 'hard', 'fixed')
 
@@ -77,6 +79,7 @@ class DynMMEncoderDecoder(EncoderDecoder):
         self.set_gate(gate_mode or default_mode, temperature, fixed_branch)
         if freeze_all_but_gate:
             self.freeze_all_but_gate()
+        self._gate_untrained = False  # True after loading a checkpoint without the gate
         self.register_load_state_dict_pre_hook(self._check_checkpoint_fits)
 
     def _check_checkpoint_fits(self, module, state_dict, prefix, *args):
@@ -96,11 +99,30 @@ class DynMMEncoderDecoder(EncoderDecoder):
                       for k, v in own.items()
                       if k in state_dict and hasattr(state_dict[k], 'shape')
                       and tuple(state_dict[k].shape) != tuple(v.shape)]
+        if self.has_gate and not missing and not unexpected and not mismatched:
+            # static ESANet -> DynMM: fine to finetune from, meaningless to test (random gate)
+            self._gate_untrained = not any(is_gate(k) for k in state_dict)
+            if self._gate_untrained:
+                from mmengine.logging import print_log
+                print_log(f'{describe_last_checkpoint()} has no gate (a static ESANet checkpoint): '
+                          'the gate keeps its initialisation. Fine for finetuning (load_from); '
+                          'testing refuses to run the untrained gate.', logger='current',
+                          level=logging.WARNING)
         if missing or unexpected or mismatched:
             raise ValueError(
                 f'checkpoint does not fit this {type(self).__name__} (another architecture or '
                 f'config?): {len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected '
                 f'keys {unexpected[:5]}, {len(mismatched)} shape mismatches {mismatched[:3]}')
+
+    def predict(self, inputs: Tensor, data_samples=None):
+        """MMSeg's predict, refused while the gate is one no checkpoint or training has set."""
+        if self._gate_untrained and self._effective_mode() in ('soft', 'hard'):
+            raise ValueError(
+                f'{describe_last_checkpoint()} is a static ESANet checkpoint (no backbone.gate.* '
+                'weights) loaded into a dynamic DynMM config: its gate would route at random. Test '
+                'it with the static config (esanet_*), or finetune it as DynMM first (load_from) '
+                'and test that checkpoint')
+        return super().predict(inputs, data_samples)
 
     # ------------------------------------------------------------------ gate control
     @property
@@ -261,6 +283,7 @@ class DynMMEncoderDecoder(EncoderDecoder):
     def loss(self, inputs: Tensor, data_samples) -> dict:
         """Segmentation losses, ``loss_resource`` and gate statistics (non-loss values)."""
         feats, weights = self.encode(inputs)
+        self._gate_untrained = False  # training (finetuning) gives the gate its weights
         losses = self._decode_head_forward_train(feats, data_samples)
         if self.with_auxiliary_head:
             losses.update(self._auxiliary_head_forward_train(feats, data_samples))

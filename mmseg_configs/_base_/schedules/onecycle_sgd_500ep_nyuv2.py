@@ -22,4 +22,6 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10 * iters_per_epoch,
                     max_keep_ckpts=3, save_best='mIoU'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='SegVisualizationHook'),
+    # OneCycleLR follows train_cfg.max_iters when a run is shortened or resumed longer
+    run_length=dict(type='DynMMRunLengthHook'))
