@@ -91,9 +91,11 @@ def test_checkpoint_saved_before_the_first_logged_iteration_loads(tmp_path):
     # array, which protocol-2 pickles write as bytes().
     allow_mmengine_checkpoint_globals()
     from mmengine.logging import MessageHub
+    from mmengine.logging import HistoryBuffer
     hub = MessageHub.get_instance('dynmm-empty-history')
-    hub.update_scalars({})
-    hub.log_scalars['train/loss'] = __import__('mmengine').logging.HistoryBuffer()
+    # what the hub holds for a scalar that is registered and resumable but not yet logged
+    hub._log_scalars['train/loss'] = HistoryBuffer()
+    hub._resumed_keys['train/loss'] = True
     path = tmp_path / 'epoch_0.pth'
     torch.save({'meta': {'iter': 0}, 'message_hub': hub.state_dict()}, path)
     loaded = torch.load(path)
