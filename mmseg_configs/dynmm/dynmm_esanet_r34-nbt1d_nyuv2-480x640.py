@@ -11,8 +11,8 @@ _base_ = [
 ]
 
 # ImageNet-pretrained encoders, as the reference (ESANet's training code) by default:
-# ESANet's R34-NBt1D ImageNet weights (r34_NBt1D.pth, linked in ESANet's README,
-# section 'Training'), in both encoders (depth conv1 = RGB conv1 summed over its input
+# ESANet's R34-NBt1D ImageNet weights (r34_NBt1D.pth, linked in ESANet's README at
+# github.com/TUI-NICR/ESANet), in both encoders (depth conv1 = RGB conv1 summed over its input
 # channels). Nothing is downloaded. With load_from set they are overwritten anyway;
 # without any file use --cfg-options model.backbone.init_cfg=None (random encoders).
 pretrained = 'checkpoints/imagenet/r34_NBt1D.pth'

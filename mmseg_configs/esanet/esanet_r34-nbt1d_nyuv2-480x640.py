@@ -8,7 +8,7 @@ _base_ = [
 ]
 
 # ImageNet-pretrained encoders, as ESANet trains by default: ESANet's own R34-NBt1D
-# ImageNet weights (r34_NBt1D.pth, linked in ESANet's README, section 'Training'),
+# ImageNet weights (r34_NBt1D.pth, linked in ESANet's README, github.com/TUI-NICR/ESANet),
 # loaded into the RGB and the depth encoder (depth conv1 = RGB conv1 summed over its
 # input channels). Nothing is downloaded: put the file here or pass
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH

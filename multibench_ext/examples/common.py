@@ -295,9 +295,12 @@ def save_predictions(path: str, runs: List[Dict[str, Any]]) -> None:
         raise SetupError('--preds-out: this script recorded no test predictions')
     if len(runs) > 1:
         arrays.update({f'preds_run{i}': run.arrays['preds'] for i, run in enumerate(runs)})
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, 'wb') as f:  # a file object: np.savez would append .npz to any other name
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f'.{target.name}.partial')
+    with open(partial, 'wb') as f:  # a file object: np.savez would append .npz to any other name
         np.savez(f, **arrays)
+    os.replace(partial, target)  # an older file is replaced whole or not at all
     print(f'  test predictions written to {path}')
 
 

@@ -13,8 +13,8 @@ from mmengine.registry import WEIGHT_INITIALIZERS
 # Where the files come from; nothing is downloaded here.
 WHERE_TO_GET = (
     "ESANet's own ImageNet weights for the NonBottleneck1D encoders (r18_NBt1D.pth, r34_NBt1D.pth) are "
-    "linked in ESANet's README (https://github.com/TUI-NICR/ESANet, section 'Training': ImageNet-pretrained "
-    'encoders, extracted to trained_models/imagenet/); for BasicBlock/Bottleneck encoders use torchvision\'s '
+    "linked in ESANet's README (https://github.com/TUI-NICR/ESANet; its train.py reads them from "
+    '--pretrained_dir, default ./trained_models/imagenet); for BasicBlock/Bottleneck encoders use torchvision\'s '
     'ImageNet files, as ESANet does: https://download.pytorch.org/models/resnet18-5c106cde.pth, '
     'https://download.pytorch.org/models/resnet34-333f7ec4.pth, '
     'https://download.pytorch.org/models/resnet50-19c8e357.pth')
