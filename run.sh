@@ -109,7 +109,8 @@ ensure_installed() {
 check_install() {
     local scratch
     scratch=$(mktemp -d)
-    trap 'rm -rf "$scratch"' EXIT
+    # expanded now: the trap runs after this function's locals are gone
+    trap "rm -rf '$scratch'" EXIT
     VENV="$scratch/venv"
     export PIP_CACHE_DIR="$scratch/pip-cache"
     echo "[run.sh] check-install: replaying the recipe in $VENV with an empty pip cache ..."
