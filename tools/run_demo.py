@@ -19,6 +19,7 @@ Example::
 
     python tools/run_demo.py                      # ~10 min on 2 CPU cores
     python tools/run_demo.py --iters 60 --finetune-iters 40 --out work_dirs/demo_quick
+    python tools/run_demo.py --quick --out work_dirs/demo_smoke   # every step, tiny: ~1 min
 """
 import os
 import os.path as osp
@@ -39,6 +40,9 @@ STATIC, DYNAMIC = 'ESANet (static)', 'DynMM'
 # demo allows on 2 cores (see the README for measured times).
 DEFAULT_ITERS = 300
 DEFAULT_FINETUNE_ITERS = 200
+# --quick: every step of the demo on a tiny schedule (a smoke test; its numbers mean nothing)
+QUICK = dict(iters=2, finetune_iters=2, num_train=4, num_test=2, levels=[0.0, 1.0], num_runs=1,
+             latency_images=1)
 
 
 def config_path(name: str) -> str:
@@ -73,7 +77,15 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--reuse', action='store_true',
                         help='keep checkpoints of an earlier run with the same settings')
     parser.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
+    parser.add_argument('--quick', action='store_true',
+                        help='smoke test: every step on a tiny schedule (overrides '
+                             + ', '.join(f'--{k.replace("_", "-")} '
+                                         + (' '.join(map(str, v)) if isinstance(v, list) else str(v))
+                                         for k, v in QUICK.items())
+                             + '); the numbers mean nothing')
     args = parser.parse_args(argv)
+    if args.quick:
+        vars(args).update(QUICK)
     if args.finetune_iters is None:
         args.finetune_iters = max(1, round(args.iters * DEFAULT_FINETUNE_ITERS / DEFAULT_ITERS))
     if args.threads is not None and args.threads < 1:
