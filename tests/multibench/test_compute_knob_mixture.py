@@ -131,7 +131,8 @@ def test_targets_exclude_each_other():
 
 # ----------------------------------------------------------------------------- end to end (MultiBench clone)
 def _script(name, *args, cwd):
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
+    path = os.pathsep.join([str(REPO)] + [p for p in [os.environ.get('PYTHONPATH')] if p])
+    env = dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS='1')
     return subprocess.run([sys.executable, '-m', f'multibench_ext.examples.{name}', '--device', 'cpu',
                            *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
