@@ -33,6 +33,9 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                         help="input size (default: the model's cost_input_size)")
     parser.add_argument('--checkpoint', help='checkpoint: also report the realised GFLOPs and '
                                              'branch histogram over the test set')
+    parser.add_argument('--budget', metavar='FILE',
+                        help='budget file of tools/calibrate_budget.py for --checkpoint: the test set '
+                             'runs with its gate bias')
     parser.add_argument('--no-reference', action='store_true',
                         help='skip the comparison with the reference table (saves 3 x 5 passes)')
     parser.add_argument('--out', help='write the numbers as JSON to this file')
@@ -40,6 +43,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     add_cfg_options(parser)
     args = parser.parse_args(argv)
+    if args.budget and not args.checkpoint:
+        parser.error('--budget needs --checkpoint (the checkpoint it was calibrated for)')
     if shape_error(args.shape):
         parser.error(shape_error(args.shape))
     return args
@@ -169,6 +174,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     device = check_device(args.device)
     check_output_file(args.out, '--out')  # before the work, not after it
     model, cfg = load_model(args.config, args.checkpoint, args.cfg_options, device)
+    budget = None
+    if args.budget:
+        from dynmm_plugins.utils.budget import apply_budget
+        budget = apply_budget(model, args.budget, args.checkpoint)
     size = tuple(args.shape) if args.shape else tuple(model.cost_input_size)
     report = branch_report(model, size)
     comparison = None if args.no_reference else reference_comparison(model, cfg, size, device, report)
@@ -179,6 +188,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         evaluator = build_evaluator(cfg, dataloader)
         data = evaluate(model, dataloader, evaluator, progress=not args.no_progress, desc='test set')
         data['gate'] = inference_gate_mode(model)
+        data['gate_bias'] = model.gate_bias.tolist()
+        if budget is not None:
+            data['budget'] = dict(file=args.budget, target_gflops=budget['target_gflops'],
+                                  realised_gflops_on_calibration=budget['realised_gflops'],
+                                  calibration_split=budget['split'])
+            print(f'\nbudget {args.budget}: gate bias {[round(b, 4) for b in budget["gate_bias"]]}, target '
+                  f'{budget["target_gflops"]:.4f} GFLOPs/image (calibrated on {budget["split"]})')
         print_dataset_report(data)
         result.update(checkpoint=args.checkpoint, dataset=data)
     if args.out:

@@ -48,6 +48,9 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     gate.add_argument('--hard', action='store_true', help='hard gates (dynamic models only)')
     gate.add_argument('--baseline', action='store_true',
                       help='force branch 4, i.e. static ESANet, on a dynamic model')
+    parser.add_argument('--budget', metavar='FILE',
+                        help='budget file of tools/calibrate_budget.py for CHECKPOINT: the gate runs '
+                             'with its bias (the compute knob)')
     parser.add_argument('--name', help='label of the model in tables and plots')
     parser.add_argument('--compare', nargs=2, action='append', default=[],
                         metavar=('CONFIG', 'CHECKPOINT'),
@@ -69,6 +72,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     if set(args.mode) == {-1} and noisy:
         parser.error(f'--noise {noisy[0]:g} has no effect with --mode -1 (clean inputs); '
                      'add --mode 0, 1 or 2 to perturb RGB, depth or either')
+    if args.budget and args.baseline:
+        parser.error('--budget biases the gate; --baseline does not use it')
     return args
 
 
@@ -124,11 +129,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if i == 0:
             gate = configure_gate(model, hard=args.hard, baseline=args.baseline)
             cfg = model_cfg
+            if args.budget:
+                from dynmm_plugins.utils.budget import apply_budget
+                apply_budget(model, args.budget, checkpoint)
         else:
             gate = configure_gate(model)
         models.append(model)
         labels.append(_label(model, args.name if i == 0 else None, args.baseline and i == 0))
-        infos.append(dict(config=config, checkpoint=checkpoint, gate=gate, has_gate=model.has_gate))
+        infos.append(dict(config=config, checkpoint=checkpoint, gate=gate, has_gate=model.has_gate,
+                          gate_bias=model.gate_bias.tolist(), budget=args.budget if i == 0 else None))
     labels = _unique(labels, [s[0] for s in specs])
 
     # one test set for every model: the first config's (with --cfg-options)

@@ -17,12 +17,17 @@ each image is recorded in ``<out>/scene_kinds.json`` so that evaluation can chec
 The output has exactly the NYUv2 layout that ``tools/prepare_nyuv2.py`` writes (see
 ``NYUv2RGBDDataset``)::
 
-    <out>/train.txt, <out>/test.txt          one image name per line
+    <out>/train.txt, <out>/test.txt          one image name per line (val.txt: see below)
     <out>/{train,test}/rgb/NNNN.png          8-bit colour
     <out>/{train,test}/depth/NNNN.png        uint16, millimetres
     <out>/{train,test}/labels_40/NNNN.png    uint8, 0 = void, NYUv2 40-class ids
     <out>/{train,test}/labels_13/NNNN.png    uint8, NYUv2 13-class ids
     <out>/scene_kinds.json                   {"train": {name: kind}, "test": {...}}
+
+With ``num_val > 0`` a third split, ``val`` (val.txt, val/...), is written the same
+way: images to tune on (a gate bias, a resource-loss weight) that the test numbers
+never saw. Its images are numbered after the test ones, so adding it changes no
+train or test image.
     <out>/synthetic_rgbd.json                generation parameters and class table
 
 This module needs only numpy and OpenCV; it does not import mmseg.
@@ -205,7 +210,7 @@ def check_synthetic_args(out, num_train, num_test, height, width, depth_only_rat
         raise ValueError(f'max_objects (--max-objects) must be >= 1, got {max_objects}')
     if osp.exists(out) and not osp.isdir(out):
         raise NotADirectoryError(f'output folder {out} is a file')
-    existing = [name for name in ('train.txt', 'test.txt', 'scene_kinds.json')
+    existing = [name for name in ('train.txt', 'test.txt', 'val.txt', 'scene_kinds.json')
                 if osp.isfile(osp.join(out, name))]
     if existing and not overwrite:
         raise FileExistsError(f'{out} already holds a data set ({", ".join(existing)}); '
@@ -215,6 +220,7 @@ def check_synthetic_args(out, num_train, num_test, height, width, depth_only_rat
 def make_synthetic_rgbd(out: str,
                         num_train: int = 200,
                         num_test: int = 50,
+                        num_val: int = 0,
                         height: int = 120,
                         width: int = 160,
                         depth_only_ratio: float = 0.5,
@@ -226,7 +232,7 @@ def make_synthetic_rgbd(out: str,
 
     The result is a pure function of the arguments: the same seed gives identical
     files. Image ``i`` (names count from ``0001`` over train, then test, like the
-    NYUv2 indices) is drawn from its own generator seeded with ``(seed, i)``.
+    NYUv2 indices, then val) is drawn from its own generator seeded with ``(seed, i)``.
 
     Args:
         out (str): Output directory (created). A folder that already holds a
@@ -234,6 +240,8 @@ def make_synthetic_rgbd(out: str,
             ``overwrite``.
         num_train (int): Number of training images. Defaults to 200.
         num_test (int): Number of test images. Defaults to 50.
+        num_val (int): Number of validation images (split ``val``). Defaults to 0:
+            no val split, as before it existed.
         height (int): Image height. Defaults to 120.
         width (int): Image width. Defaults to 160.
         depth_only_ratio (float): Proportion of ``'depth'`` scenes in each split,
@@ -246,17 +254,21 @@ def make_synthetic_rgbd(out: str,
             Defaults to False.
 
     Returns:
-        dict: ``{'train': {name: kind}, 'test': {name: kind}}``, the content of
-        ``scene_kinds.json``.
+        dict: ``{'train': {name: kind}, 'test': {name: kind}}`` (and ``'val'``), the
+        content of ``scene_kinds.json``.
     """
     check_synthetic_args(out, num_train, num_test, height, width, depth_only_ratio,
                          max_objects, overwrite)
+    if num_val < 0:
+        raise ValueError(f'num_val (--num-val) must be >= 0, got {num_val}')
 
     jobs = []
     kinds: Dict[str, Dict[str, str]] = {}
     first = 1
-    for split_id, (split, count) in enumerate((('train', num_train),
-                                               ('test', num_test))):
+    splits = (('train', num_train), ('test', num_test), ('val', num_val))
+    for split_id, (split, count) in enumerate(splits):
+        if split == 'val' and count == 0:
+            continue
         n_depth = int(round(depth_only_ratio * count))
         kind_rng = np.random.default_rng([seed, 1_000_000 + split_id])
         is_depth = np.zeros(count, dtype=bool)
@@ -290,7 +302,7 @@ def make_synthetic_rgbd(out: str,
 
     meta = dict(
         generator='dynmm_plugins.datasets.synthetic_rgbd',
-        seed=seed, num_train=num_train, num_test=num_test, height=height,
+        seed=seed, num_train=num_train, num_test=num_test, num_val=num_val, height=height,
         width=width, depth_only_ratio=depth_only_ratio, max_objects=max_objects,
         background_classes={str(WALL): 'wall', str(FLOOR): 'floor'},
         object_classes={

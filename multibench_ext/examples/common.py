@@ -87,6 +87,17 @@ def build_parser(script: str, description: str, dataset: str, epochs: int, lr: O
         add('--infer-mode', default='gate', choices=list(INFER_MODES),
             help='at test time: gate = the gate decides, text = always the text expert, '
                  'fusion = always the late-fusion expert')
+        budget = parser.add_mutually_exclusive_group()
+        budget.add_argument('--target-mflops', type=float, metavar='M',
+                            help='with --eval-only: calibrate the gate bias on the valid split so that the '
+                                 'mean MFLOPs per sample (gate included) is at most M, as close as possible')
+        budget.add_argument('--target-fraction', type=float, metavar='F',
+                            help="with --eval-only: the same, as a fraction of the late-fusion expert's "
+                                 'MFLOPs (gate included), e.g. 0.7')
+        add('--pareto', type=float, nargs='+', metavar='F',
+            help='with --eval-only and --pareto-out: the accuracy-compute curve, one calibrated point per '
+                 'fraction F (calibrated on valid, tested on test) next to each fixed expert')
+        add('--pareto-out', metavar='DIR', help='where pareto.csv, pareto.json and pareto.png go')
     return parser
 
 
@@ -101,6 +112,29 @@ def check_args(args: argparse.Namespace) -> None:
         raise SetupError(f'--temp must be > 0, got {args.temp}')
     if getattr(args, 'reg', 0.0) < 0:
         raise SetupError(f'--reg must be >= 0, got {args.reg}')
+    check_budget_args(args)
+
+
+def check_budget_args(args: argparse.Namespace) -> None:
+    """The compute-knob flags of the dyn scripts: only with --eval-only, finite and > 0."""
+    target = getattr(args, 'target_mflops', None)
+    fraction = getattr(args, 'target_fraction', None)
+    pareto = getattr(args, 'pareto', None)
+    for flag, value in (('--target-mflops', target), ('--target-fraction', fraction)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise SetupError(f'{flag} must be a finite number > 0, got {value}')
+    if pareto is not None and not all(np.isfinite(f) and f > 0 for f in pareto):
+        raise SetupError(f'--pareto fractions must be finite numbers > 0, got {pareto}')
+    knob = [flag for flag, value in (('--target-mflops', target), ('--target-fraction', fraction),
+                                     ('--pareto', pareto)) if value is not None]
+    if knob and not args.eval_only:
+        raise SetupError(f'{knob[0]} calibrates a trained checkpoint: add --eval-only (train first without it)')
+    if knob and getattr(args, 'infer_mode', 'gate') != 'gate':
+        raise SetupError(f'{knob[0]} biases the gate; --infer-mode {args.infer_mode} does not use it')
+    if (pareto is None) != (getattr(args, 'pareto_out', None) is None):
+        raise SetupError('--pareto and --pareto-out go together')
+    if pareto is not None and (target is not None or fraction is not None):
+        raise SetupError('--pareto calibrates its own targets; drop --target-mflops / --target-fraction')
 
 
 def check_json_out(path: Optional[str]) -> None:

@@ -10,8 +10,8 @@ from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from dynmm_plugins.core import (check_branch, check_temperature, count_macs, fixed_one_hot,
-                                gate_activation, random_one_hot, run_grouped_by_branch)
+from dynmm_plugins.core import (check_branch, check_gate_bias, check_temperature, count_macs,
+                                fixed_one_hot, gate_activation, random_one_hot, run_grouped_by_branch)
 from dynmm_plugins.engine.checkpoint_compat import describe_last_checkpoint
 
 GATE_MODES = ('baseline', 'random', 'soft', 'hard', 'fixed')
@@ -53,13 +53,20 @@ class DynMMEncoderDecoder(EncoderDecoder):
             GFLOPs are measured. Default: (480, 640).
         freeze_all_but_gate (bool): Train only the gate (DynMM's ``--freeze``).
             Default: False.
+        gate_bias (Sequence[float], optional): The compute knob: one value per
+            branch added to the gate logits at inference ('soft' and 'hard'
+            gates, never in training). ``-tau * cost_k`` with tau > 0 moves
+            decisions to cheaper branches; ``tools/calibrate_budget.py`` finds
+            tau for a GFLOPs target. It is a non-persistent buffer: it comes from
+            the config (``--cfg-options model.gate_bias=...``) or a budget file,
+            never from a checkpoint. None: zeros (the gate as trained).
         **kwargs: :class:`EncoderDecoder` arguments (backbone, neck,
             decode_head, train_cfg, test_cfg, data_preprocessor, init_cfg).
     """
 
     def __init__(self, loss_resource=None, gate_mode=None, temperature=1.0, fixed_branch=None,
                  inference_gate='hard', cost_input_size=(480, 640), freeze_all_but_gate=False,
-                 **kwargs):
+                 gate_bias=None, **kwargs):
         super().__init__(**kwargs)
         self.num_branches = self.backbone.num_branches
         self.loss_resource = None
@@ -77,6 +84,11 @@ class DynMMEncoderDecoder(EncoderDecoder):
         self.skip_unused_depth = True
         default_mode = 'soft' if self.has_gate else 'baseline'
         self.set_gate(gate_mode or default_mode, temperature, fixed_branch)
+        # Not persistent: an operating point belongs to the config or a budget file, so
+        # that one checkpoint serves every budget and `--cfg-options model.gate_bias`
+        # is never overwritten by the checkpoint loaded after the model is built.
+        self.register_buffer('gate_bias', torch.zeros(self.num_branches), persistent=False)
+        self.set_gate_bias(gate_bias)
         if freeze_all_but_gate:
             self.freeze_all_but_gate()
         self._gate_untrained = False  # True after loading a checkpoint without the gate
@@ -164,6 +176,18 @@ class DynMMEncoderDecoder(EncoderDecoder):
             return tuple(branches)
         return check_branch(branch, self.num_branches)
 
+    def set_gate_bias(self, bias: Optional[Sequence[float]]) -> None:
+        """Set the compute knob: one finite value per branch, added to the gate logits at inference.
+
+        None resets it to zeros. ValueError for a wrong length, a non-number, a
+        non-finite value, or a non-zero bias on a model without a gate.
+        """
+        values = check_gate_bias(bias, self.num_branches)
+        if not self.has_gate and bool(values.any()):
+            raise ValueError(f'gate_bias {values.tolist()} needs a gate, but this model is static ESANet '
+                             '(backbone.gate=None)')
+        self.gate_bias.copy_(values.to(self.gate_bias.dtype))
+
     @contextlib.contextmanager
     def gate_override(self, mode: str, branch: Union[int, Sequence[int], None] = None,
                       temperature: Optional[float] = None,
@@ -221,6 +245,8 @@ class DynMMEncoderDecoder(EncoderDecoder):
             return fixed_one_hot(batch_size, self.num_branches, self.fixed_branch, device)
         if mode == 'random':
             return random_one_hot(batch_size, self.num_branches, device)
+        if not self.training:  # the compute knob acts at inference only
+            logits = logits + self.gate_bias.to(logits.dtype)
         return gate_activation(logits, self.temperature, hard=(mode == 'hard'))
 
     # ------------------------------------------------------------------ encoder
