@@ -10,7 +10,7 @@ from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
 from mmseg.registry import MODELS
 
 from ..layers import build_fusion
-from .stage_adapters import build_stage_adapter
+from .stage_adapters import build_stage_adapter, check_supported
 
 
 def adapt_input_channels(state_dict: dict, module: nn.Module) -> dict:
@@ -93,6 +93,8 @@ class DynMMDualStreamBackbone(BaseModule):
             depth_cfg['in_channels'] = 1
         else:
             depth_cfg = copy.deepcopy(depth_backbone)
+        check_supported(rgb_cfg, 'rgb_backbone')
+        check_supported(depth_cfg, 'depth_backbone')
         self.rgb_in_channels = rgb_cfg.get('in_channels', 3)
         self.depth_in_channels = depth_cfg.get('in_channels', 3)
         if self.rgb_in_channels != 3:

@@ -13,6 +13,7 @@ from typing import List
 import torch.nn as nn
 from mmseg.models.backbones import MixVisionTransformer, ResNet
 from mmseg.models.utils import nchw_to_nlc, nlc_to_nchw
+from mmseg.registry import MODELS
 
 
 class ResNetStages:
@@ -129,11 +130,24 @@ class MixVisionTransformerStages:
 STAGE_ADAPTERS = ((ResNet, ResNetStages), (MixVisionTransformer, MixVisionTransformerStages))
 
 
+def _unsupported(name: str, role: str) -> TypeError:
+    supported = ', '.join(f'{family.__name__} (and subclasses)' for family, _ in STAGE_ADAPTERS)
+    return TypeError(f'{role} type {name!r} cannot be run stage by stage; '
+                     f'supported backbone families: {supported}')
+
+
+def check_supported(cfg: dict, role: str) -> None:
+    """Refuse a backbone config of an unsupported family before it is built."""
+    cls = cfg.get('type')
+    if isinstance(cls, str):
+        cls = MODELS.get(cls)
+    if isinstance(cls, type) and not issubclass(cls, tuple(f for f, _ in STAGE_ADAPTERS)):
+        raise _unsupported(cls.__name__, role)
+
+
 def build_stage_adapter(backbone: nn.Module, role: str):
     """The stage adapter of ``backbone``; ``role`` names it in the error message."""
     for family, adapter in STAGE_ADAPTERS:
         if isinstance(backbone, family):
             return adapter(backbone)
-    supported = ', '.join(f'{family.__name__} (and subclasses)' for family, _ in STAGE_ADAPTERS)
-    raise TypeError(f'{role} type {type(backbone).__name__!r} cannot be run stage by stage; '
-                    f'supported backbone families: {supported}')
+    raise _unsupported(type(backbone).__name__, role)
