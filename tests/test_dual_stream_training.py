@@ -57,3 +57,25 @@ def test_mim_trains_and_validates_the_synthetic_config(config, tiny_rgbd, tmp_pa
     state = torch.load(work_dir / 'iter_2.pth', map_location='cpu', weights_only=False)['state_dict']
     assert any(k.startswith('backbone.depth_backbone.') for k in state)
     assert any(k.startswith('backbone.gate.') for k in state) == config.startswith('dynmm-')
+
+
+@pytest.mark.parametrize('config', sorted(
+    c for c in os.listdir(osp.join(ROOT, 'mmseg_configs/dual_stream')) if 'synthetic' not in c))
+def test_nyuv2_and_sunrgbd_configs_build_their_model_and_dataset_settings(config):
+    """The 480x640 configs: the model builds (no download before init_weights), classes fit."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+    cfg = Config.fromfile(osp.join(ROOT, 'mmseg_configs/dual_stream', config))
+    init_default_scope('mmseg')
+    model = MODELS.build(cfg.model)
+    num_classes = 37 if 'sunrgbd' in config else 40
+    assert model.decode_head.num_classes == num_classes
+    assert model.has_gate == config.startswith('dynmm-')
+    assert model.num_branches == 5 and model.cost_input_size == (480, 640)
+    backbone = cfg.model.backbone
+    assert backbone.depth_backbone.in_channels == 1
+    for stream in (backbone.rgb_backbone, backbone.depth_backbone):
+        assert stream.init_cfg.type == 'Pretrained'  # ImageNet weights, as MMSeg's configs
+    assert cfg.train_dataloader.dataset.type == (
+        'SUNRGBDRGBDDataset' if 'sunrgbd' in config else 'NYUv2RGBDDataset')
