@@ -132,9 +132,9 @@ def compute_all_and_select(model, inputs: Tensor, branches: Sequence[int]) -> Te
     for i in range(model.backbone.num_stages):
         rgb = model.backbone.rgb_stage(i, rgb)
         depth = model.backbone.depth_stage(i, depth)
-        rgb = model.neck.fuse_stage(i, rgb, depth, fuse_probs[:, i])
+        rgb = model.stage_fusion.fuse_stage(i, rgb, depth, fuse_probs[:, i])
         feats.append(rgb)
-    return model.decode_head.forward(model.neck(feats))
+    return model.decode_head.forward(model.neck(feats) if model.with_neck else feats)
 
 
 def load_average() -> Optional[List[float]]:
