@@ -1,10 +1,13 @@
 #!/usr/bin/env python
-"""Write the synthetic RGB-D segmentation set (NYUv2 layout) to a folder.
+"""Write the synthetic RGB-D segmentation set (NYUv2 or SUN RGB-D files) to a folder.
 
 Example::
 
     python tools/make_synthetic_rgbd.py --out data/synthetic_rgbd \
         --num-train 200 --num-test 50 --num-val 50 --seed 0
+
+``--layout sunrgbd`` writes SUN RGB-D's formats (JPEG colour, depth rotated left by
+3 bits, ``labels_37``), read by ``SUNRGBDRGBDDataset``.
 
 Half of the scenes (``--depth-only-ratio``) hide their objects in RGB so that only
 depth reveals them; ``<out>/scene_kinds.json`` records which. See
@@ -61,6 +64,8 @@ def parse_args(argv=None):
                         help='most objects per scene (default: 5)')
     parser.add_argument('--seed', type=int, default=0,
                         help='random seed (default: 0)')
+    parser.add_argument('--layout', choices=('nyuv2', 'sunrgbd'), default='nyuv2',
+                        help="file formats: NYUv2's or SUN RGB-D's (default: nyuv2)")
     parser.add_argument('--no-progress', action='store_true',
                         help='do not show a progress bar')
     parser.add_argument('--force', action='store_true',
@@ -84,7 +89,8 @@ def main(argv=None):
         args.out, num_train=args.num_train, num_test=args.num_test, num_val=args.num_val,
         height=args.height, width=args.width,
         depth_only_ratio=args.depth_only_ratio, seed=args.seed,
-        max_objects=args.max_objects, progress=not args.no_progress, overwrite=args.force)
+        max_objects=args.max_objects, progress=not args.no_progress, overwrite=args.force,
+        layout=args.layout)
     for split, names in kinds.items():
         n_depth = sum(k == 'depth' for k in names.values())
         print(f'{split}: {len(names)} images, {n_depth} depth-needing')

@@ -30,6 +30,15 @@ never saw. Its images are numbered after the test ones, so adding it changes no
 train or test image.
     <out>/synthetic_rgbd.json                generation parameters and class table
 
+With ``layout='sunrgbd'`` the files are SUN RGB-D's instead, as
+``tools/prepare_sunrgbd.py`` writes them (see ``SUNRGBDRGBDDataset``): colour as
+JPEG, depth as SUN RGB-D stores it (millimetres rotated left by 3 bits) and labels
+in ``labels_37`` (the scene classes are among the 37)::
+
+    <out>/{train,test}/rgb/NNNN.jpg          8-bit colour (JPEG, quality 95)
+    <out>/{train,test}/depth/NNNN.png        uint16, mm rotated left by 3 bits
+    <out>/{train,test}/labels_37/NNNN.png    uint8, 0 = void, SUN RGB-D 37-class ids
+
 This module needs only numpy and OpenCV; it does not import mmseg.
 """
 import json
@@ -83,6 +92,7 @@ NYU40_TO_13 = np.array(
     dtype=np.uint8)
 
 SCENE_KINDS = ('rgb', 'depth')
+LAYOUTS = ('nyuv2', 'sunrgbd')
 MIN_DEPTH_MM, MAX_DEPTH_MM = 500, 10000
 
 
@@ -92,8 +102,18 @@ def _write_bytes_atomic(path: str, data: bytes) -> None:
         f.write(data)
 
 
+def sunrgbd_depth(depth_mm: np.ndarray) -> np.ndarray:
+    """uint16 millimetres -> SUN RGB-D's stored depth: rotated left by 3 bits."""
+    depth = depth_mm.astype(np.uint16)
+    return (depth << 3) | (depth >> 13)
+
+
 def _write_png(path: str, array: np.ndarray) -> None:
-    ok, buf = cv2.imencode('.png', array)
+    _write_image(path, array, '.png')
+
+
+def _write_image(path: str, array: np.ndarray, ext: str, params=()) -> None:
+    ok, buf = cv2.imencode(ext, array, list(params))
     if not ok:
         raise OSError(f'OpenCV could not encode {path!r} as PNG')
     _write_bytes_atomic(path, buf.tobytes())
@@ -227,7 +247,8 @@ def make_synthetic_rgbd(out: str,
                         seed: int = 0,
                         max_objects: int = 5,
                         progress: bool = False,
-                        overwrite: bool = False) -> Dict[str, Dict[str, str]]:
+                        overwrite: bool = False,
+                        layout: str = 'nyuv2') -> Dict[str, Dict[str, str]]:
     """Write a synthetic RGB-D dataset in the NYUv2 layout.
 
     The result is a pure function of the arguments: the same seed gives identical
@@ -252,6 +273,8 @@ def make_synthetic_rgbd(out: str,
             Defaults to False.
         overwrite (bool): Replace an existing data set in ``out`` (``--force``).
             Defaults to False.
+        layout (str): ``'nyuv2'`` or ``'sunrgbd'`` (SUN RGB-D's file formats,
+            see the module docstring). Defaults to ``'nyuv2'``.
 
     Returns:
         dict: ``{'train': {name: kind}, 'test': {name: kind}}`` (and ``'val'``), the
@@ -261,6 +284,8 @@ def make_synthetic_rgbd(out: str,
                          max_objects, overwrite)
     if num_val < 0:
         raise ValueError(f'num_val (--num-val) must be >= 0, got {num_val}')
+    if layout not in LAYOUTS:
+        raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
 
     jobs = []
     kinds: Dict[str, Dict[str, str]] = {}
@@ -281,8 +306,9 @@ def make_synthetic_rgbd(out: str,
             jobs.append((split, name, index))
         first += count
 
+    label_dirs = ('labels_40', 'labels_13') if layout == 'nyuv2' else ('labels_37',)
     for split in kinds:
-        for sub in ('rgb', 'depth', 'labels_40', 'labels_13'):
+        for sub in ('rgb', 'depth') + label_dirs:
             os.makedirs(osp.join(out, split, sub), exist_ok=True)
 
     iterator = jobs
@@ -295,14 +321,22 @@ def make_synthetic_rgbd(out: str,
     for split, name, index in iterator:
         rng = np.random.default_rng([seed, index])
         scene = render_scene(rng, height, width, kinds[split][name], max_objects)
-        _write_png(osp.join(out, split, 'rgb', f'{name}.png'),
-                   cv2.cvtColor(scene['rgb'], cv2.COLOR_RGB2BGR))
+        bgr = cv2.cvtColor(scene['rgb'], cv2.COLOR_RGB2BGR)
+        if layout == 'sunrgbd':
+            _write_image(osp.join(out, split, 'rgb', f'{name}.jpg'), bgr, '.jpg',
+                         (cv2.IMWRITE_JPEG_QUALITY, 95))
+            _write_png(osp.join(out, split, 'depth', f'{name}.png'),
+                       sunrgbd_depth(scene['depth']))
+            # the scene classes keep their ids: SUN RGB-D's 37 are NYUv2's first 37
+            _write_png(osp.join(out, split, 'labels_37', f'{name}.png'), scene['labels_40'])
+            continue
+        _write_png(osp.join(out, split, 'rgb', f'{name}.png'), bgr)
         for key in ('depth', 'labels_40', 'labels_13'):
             _write_png(osp.join(out, split, key, f'{name}.png'), scene[key])
 
     meta = dict(
         generator='dynmm_plugins.datasets.synthetic_rgbd',
-        seed=seed, num_train=num_train, num_test=num_test, num_val=num_val, height=height,
+        layout=layout, seed=seed, num_train=num_train, num_test=num_test, num_val=num_val, height=height,
         width=width, depth_only_ratio=depth_only_ratio, max_objects=max_objects,
         background_classes={str(WALL): 'wall', str(FLOOR): 'floor'},
         object_classes={

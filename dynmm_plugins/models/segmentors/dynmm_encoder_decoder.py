@@ -265,7 +265,12 @@ class DynMMEncoderDecoder(EncoderDecoder):
         else:
             stage_feats = self._encode_mixed(rgb, depth, weights, skip)
         self.last_gate_weights = weights.detach()
-        return self.neck(stage_feats), weights
+        return (self.neck(stage_feats) if self.with_neck else stage_feats), weights
+
+    @property
+    def stage_fusion(self):
+        """What fuses depth into RGB per stage: the backbone if it can, else the neck (ESANet)."""
+        return self.backbone if hasattr(self.backbone, 'fuse_stage') else self.neck
 
     def _encode_mixed(self, rgb: Tensor, depth: Tensor, weights: Tensor,
                       skip_unused_depth: bool) -> List[Tensor]:
@@ -286,7 +291,7 @@ class DynMMEncoderDecoder(EncoderDecoder):
                 continue
             depth = self.backbone.depth_stage(i, depth)
             everyone = skip_unused_depth and bool((p == 1).all())
-            rgb = self.neck.fuse_stage(i, rgb, depth, None if everyone else p)
+            rgb = self.stage_fusion.fuse_stage(i, rgb, depth, None if everyone else p)
             feats.append(rgb)
         return feats
 
@@ -297,7 +302,7 @@ class DynMMEncoderDecoder(EncoderDecoder):
             rgb = self.backbone.rgb_stage(i, rgb)
             if i < branch:
                 depth = self.backbone.depth_stage(i, depth)
-                rgb = self.neck.fuse_stage(i, rgb, depth)
+                rgb = self.stage_fusion.fuse_stage(i, rgb, depth)
             feats.append(rgb)
         return feats
 
@@ -363,14 +368,14 @@ class DynMMEncoderDecoder(EncoderDecoder):
         x = torch.zeros(1, 4, *size, device=param.device, dtype=param.dtype)
         self.eval()
         try:
-            encoder = self.backbone.depth_encoder
-            stem = count_macs(encoder.forward_stem, x[:, 3:])
-            depth_x = encoder.maxpool(encoder.forward_stem(x[:, 3:]))
-            depth_costs = [stem]
-            for i in range(self.backbone.num_stages):
-                depth_costs.append(depth_costs[-1] + count_macs(encoder.forward_stage, i, depth_x))
+            backbone = self.backbone
+            depth_costs = [count_macs(backbone.depth_stem, x)]
+            with torch.no_grad():
+                depth_x = backbone.depth_stem(x)
+            for i in range(backbone.num_stages):
+                depth_costs.append(depth_costs[-1] + count_macs(backbone.depth_stage, i, depth_x))
                 with torch.no_grad():
-                    depth_x = encoder.forward_stage(i, depth_x)
+                    depth_x = backbone.depth_stage(i, depth_x)
             total = []
             for k in range(self.num_branches):
                 with self.gate_override('fixed', branch=k):
