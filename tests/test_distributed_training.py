@@ -37,6 +37,7 @@ def test_two_cpu_ranks_train_to_identical_weights(tiny_rgbd, tmp_path):
         'default_hooks.logger.interval=1', 'randomness.seed=0',
         # random phase for iteration 0 (unused gate parameters), soft afterwards
         'custom_hooks.0.epoch_ini=1', 'custom_hooks.0.iters_per_epoch=1',
+        'custom_hooks.0.planned_max_iters=None',  # literal epochs, not scaled to 3 iterations
     ]
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
            f'--master_port={_free_port()}', os.path.join(ROOT, 'tests/helpers/dist_train_probe.py'),

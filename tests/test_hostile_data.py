@@ -12,7 +12,7 @@ from tool_scripts import REPO, load_tool
 SYNTH_RGBD = load_tool('make_synthetic_rgbd')
 
 
-def _gen(argv, capsys=None):
+def _gen(argv):
     from dynmm_plugins.utils.errors import run_entry_point
     return run_entry_point(SYNTH_RGBD.main, argv, prog=SYNTH_RGBD.PROG)
 

@@ -206,3 +206,16 @@ def test_json_results_are_still_written(setup, tmp_path):
     assert _run(ROBUSTNESS, [STATIC, setup['static'], '--no-progress', '--out', str(out)]
                 + _data(setup['data'])) == 0
     assert json.loads(out.read_text())['rows'][0]['miou_runs']
+
+
+@pytest.mark.parametrize('config', sorted(
+    osp.join(d, f) for d in (osp.join(REPO, 'mmseg_configs', 'esanet'), osp.join(REPO, 'mmseg_configs', 'dynmm'))
+    for f in os.listdir(d) if f.endswith('.py')))
+def test_loading_our_configs_prints_no_pkg_resources_warning(config):
+    import warnings
+
+    from mmengine.config import Config
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        Config.fromfile(config)
+    assert not [w for w in caught if 'pkg_resources' in str(w.message)]

@@ -171,3 +171,37 @@ def test_static_checkpoint_still_initialises_dynmm_finetuning(data, tmp_path):
     from mmseg.structures import SegDataSample
     sample = SegDataSample(metainfo=dict(img_shape=SIZE, ori_shape=SIZE, pad_shape=SIZE))
     assert len(model.predict(x, [sample])) == 1  # finetuned: the gate is trained, testing is fine
+
+
+def _schedule_log(hook, max_iters):
+    from types import SimpleNamespace
+
+    from mmengine.logging import MMLogger
+    from mmengine.runner import IterBasedTrainLoop
+    runner = SimpleNamespace(train_loop=IterBasedTrainLoop.__new__(IterBasedTrainLoop), max_iters=max_iters,
+                             train_dataloader=[None] * 50)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO
+    try:
+        hook.before_train(runner)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert len(records) == 1
+    return records[0].levelno, records[0].getMessage()
+
+
+def test_gate_schedule_says_at_start_how_it_fits_the_run():
+    from dynmm_plugins.engine.hooks import DynMMGateScheduleHook
+    planned = dict(epoch_ini=2, epoch_hard=6, iters_per_epoch=50, planned_max_iters=400)
+    level, text = _schedule_log(DynMMGateScheduleHook(**planned), 40)
+    assert level == logging.WARNING and 'scaled by 40/400' in text
+    assert 'random branches until iteration 10' in text and 'hard gates from iteration 30' in text
+    level, text = _schedule_log(DynMMGateScheduleHook(**planned), 400)
+    assert level == logging.INFO and 'scaled' not in text and 'hard gates from iteration 300' in text
+    level, text = _schedule_log(DynMMGateScheduleHook(epoch_ini=2, epoch_hard=6, iters_per_epoch=50), 40)
+    assert level == logging.WARNING and 'stays in its random phase for the whole run' in text

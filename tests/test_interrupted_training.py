@@ -39,7 +39,9 @@ def _train_cmd(data_root, work_dir, extra=(), config=CONFIG):
         'default_hooks.checkpoint.max_keep_ckpts=5', 'default_hooks.logger.interval=1',
         'randomness.seed=0', 'randomness.deterministic=True',
         # random phase for 2 iterations (draws from the torch RNG), then soft
-        'custom_hooks.0.epoch_ini=1', 'custom_hooks.0.iters_per_epoch=2', *extra,
+        'custom_hooks.0.epoch_ini=1', 'custom_hooks.0.iters_per_epoch=2',
+        # epochs of exactly 2 iterations, not scaled to the shortened run
+        'custom_hooks.0.planned_max_iters=None', *extra,
     ]
     return [sys.executable, train_py, config, '--work-dir', str(work_dir), '--cfg-options', *options]
 

@@ -43,8 +43,9 @@ def convert(state: dict, src: str):
         ours = [k for k in unmapped if k.startswith(OUR_PREFIXES)]
         hint = (f'; {len(ours)} of them already have our names, so {src} mixes both conventions'
                 if ours else '; is it a SkipGateESANet/ESANet checkpoint?')
-        raise DynMMUserError(f'{len(unmapped)} keys of {src} match no DynMM/ESANet parameter '
-                             f'({", ".join(unmapped[:5])}{", ..." if len(unmapped) > 5 else ""}){hint}')
+        raise DynMMUserError(f'{len(unmapped)} keys of {src} match no DynMM/ESANet parameter'
+                             f'{hint}; unmapped: {unmapped[:10]}'
+                             f'{f" (+{len(unmapped) - 10} more)" if len(unmapped) > 10 else ""}')
     return converted, False
 
 
@@ -61,7 +62,7 @@ def check_against_config(state: dict, config: str) -> Optional[str]:
                 f'({len(gate)} tensors) is not in it and starts from its initialisation when '
                 'you finetune with load_from')
         state = {**state, **gate}
-    check_state_dict_fits(model, state, 'the converted checkpoint', f'config {config}')
+    check_state_dict_fits(model, state, 'converted checkpoint', f'config {config}')
     return note
 
 

@@ -3,7 +3,7 @@
 _base_ = [
     '../_base_/models/esanet_r34-nbt1d.py',
     '../_base_/datasets/nyuv2_rgbd-480x640.py',
-    'mmseg::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
     '../_base_/schedules/onecycle_sgd_500ep_nyuv2.py',
 ]
 

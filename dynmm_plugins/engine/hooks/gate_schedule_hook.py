@@ -84,17 +84,18 @@ class DynMMGateScheduleHook(Hook):
         plan = (f'gate schedule: random branches until iteration {min(random_end, max_iters)}, '
                 f'hard gates from iteration {hard_from} (an epoch of the schedule = '
                 f'{per_epoch:g} iterations, train_cfg.max_iters = {max_iters})')
-        problems = []
-        if self.planned_max_iters and max_iters != self.planned_max_iters:
-            problems.append(f'the schedule was written for max_iters={self.planned_max_iters}; its '
-                            f'epochs are scaled by {max_iters}/{self.planned_max_iters} to keep its '
-                            'proportions')
+        notes = []
+        as_planned = self.planned_max_iters == max_iters  # the config's own length: as written
+        if self.planned_max_iters and not as_planned:
+            notes.append(f'the schedule was written for max_iters={self.planned_max_iters}; its '
+                         f'epochs are scaled by {max_iters}/{self.planned_max_iters} to keep its '
+                         'proportions')
         if random_end >= max_iters and self.schedule.epoch_ini > 0:
-            problems.append('the gate stays in its random phase for the whole run')
+            notes.append('the gate stays in its random phase for the whole run')
         elif hard_from >= max_iters:
-            problems.append('the gate never becomes hard in this run')
-        level = logging.WARNING if problems else logging.INFO
-        print_log('; '.join([plan] + problems), logger='current', level=level)
+            notes.append('the gate never becomes hard in this run')
+        level = logging.INFO if as_planned or not notes else logging.WARNING
+        print_log('; '.join([plan] + notes), logger='current', level=level)
 
     def state_at(self, epoch):
         """(gate mode, temperature) for ``epoch``."""
