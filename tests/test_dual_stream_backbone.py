@@ -215,3 +215,24 @@ def test_gate_fixed_at_last_branch_equals_the_static_twin(name):
     dynamic.set_gate('fixed', branch=0)
     with torch.no_grad():
         assert (dynamic(x, mode='tensor') - expected).abs().max() > 1e-3
+
+
+def test_flops_and_latency_tools_run_on_a_dual_stream_config(tmp_path):
+    """tools/get_flops.py and tools/benchmark_latency.py, unchanged, on the DynMM MiT-B0 config."""
+    import json
+
+    from dynmm_plugins.utils.cli import run_tool
+    from tool_scripts import load_tool
+    config = osp.join(REPO, 'mmseg_configs/dual_stream/'
+                            'dynmm-segformer_mit-b0-rgbd_1xb4-400it_synthetic-120x160.py')
+    flops, latency = load_tool('get_flops'), load_tool('benchmark_latency')
+    assert run_tool(flops.main, [config, '--shape', '64', '96', '--device', 'cpu', '--no-reference',
+                                 '--out', str(tmp_path / 'flops.json')], prog=flops.PROG) == 0
+    report = json.loads((tmp_path / 'flops.json').read_text())['costs']
+    assert all(b > a for a, b in zip(report['total'], report['total'][1:]))
+    assert run_tool(latency.main, [config, '--shape', '64', '96', '--device', 'cpu', '--repeats', '1',
+                                   '--warmup', '0', '--no-static', '--no-progress',
+                                   '--out', str(tmp_path / 'latency.json')], prog=latency.PROG) == 0
+    result = json.loads((tmp_path / 'latency.json').read_text())
+    # the skipping path and the reference's compute-everything path give the same outputs
+    assert result['max_abs_diff_skip_vs_all'] < 1e-4
