@@ -13,9 +13,10 @@ import torch
 
 pytest.importorskip('mmseg')
 
+from tool_scripts import error_line, load_tool  # noqa: E402
+
 from dynmm_plugins.core import cost_bias  # noqa: E402
 from dynmm_plugins.utils.cli import run_tool  # noqa: E402
-from tool_scripts import error_line, load_tool  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STATIC = osp.join(REPO, 'mmseg_configs/esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
@@ -36,9 +37,9 @@ def _run(tool, argv):
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
+    from dynmm_plugins.apis.model_loading import build_model
+    from dynmm_plugins.apis.training import synthetic_train_config
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
-    from dynmm_plugins.utils.evaluation import build_model
-    from dynmm_plugins.utils.training import synthetic_train_config
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp('knob')
@@ -65,7 +66,7 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def model(tiny):
-    from dynmm_plugins.utils.evaluation import load_model
+    from dynmm_plugins.apis.model_loading import load_model
     return load_model(tiny['dynamic_config'], tiny['dynamic'])[0]
 
 
@@ -115,7 +116,7 @@ def test_bias_acts_at_inference_only(model):
 def test_bias_comes_from_the_config_and_survives_save_and_load(tiny, tmp_path):
     from mmengine.config import Config
 
-    from dynmm_plugins.utils.evaluation import build_model, load_model
+    from dynmm_plugins.apis.model_loading import build_model, load_model
     bias = [0.5, 0.25, 0.0, -0.25, -0.5]
     # `mim test ... --cfg-options model.gate_bias=[...]`: loading the checkpoint keeps the config's bias
     biased, cfg = load_model(tiny['dynamic_config'], tiny['dynamic'], {'model.gate_bias': bias})
@@ -151,13 +152,13 @@ def _pickle(module, tmp_path):
                                            ([0, 0, float('nan'), 0, 0], r'gate_bias\[2\] must be finite'),
                                            ([0, 0, 0, float('inf'), 0], r'gate_bias\[3\] must be finite')])
 def test_hostile_config_bias_is_a_clear_error(tiny, bias, message):
-    from dynmm_plugins.utils.evaluation import load_model
+    from dynmm_plugins.apis.model_loading import load_model
     with pytest.raises(ValueError, match=message):
         load_model(tiny['dynamic_config'], tiny['dynamic'], {'model.gate_bias': bias})
 
 
 def test_static_model_refuses_a_bias(tiny):
-    from dynmm_plugins.utils.evaluation import load_model
+    from dynmm_plugins.apis.model_loading import load_model
     static, _ = load_model(tiny['static_config'], tiny['static_seed0'])
     static.set_gate_bias(None)  # zeros are fine
     with pytest.raises(ValueError, match='needs a gate'):
@@ -166,7 +167,7 @@ def test_static_model_refuses_a_bias(tiny):
 
 # ---------------------------------------------------------------------------- calibration
 def test_calibration_meets_the_target_and_the_tools_reproduce_it(tiny, tmp_path):
-    from dynmm_plugins.utils.budget import file_sha256
+    from dynmm_plugins.evaluation.budget import file_sha256
     budget_path = tmp_path / 'budget.json'
     assert _calibrate(tiny, budget_path, '--target-fraction', '0.8') == 0
     budget = json.loads(budget_path.read_text())

@@ -14,8 +14,9 @@ import torch
 
 pytest.importorskip('mmseg')
 
-from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 from tool_scripts import error_line, load_tool  # noqa: E402
+
+from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STATIC = osp.join(REPO, 'mmseg_configs/esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
@@ -33,8 +34,8 @@ def _run(tool, argv):
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
     """Synthetic data (2 test images, one label holding 200), untrained static/dynamic checkpoints."""
+    from dynmm_plugins.apis.model_loading import build_model, load_config
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
-    from dynmm_plugins.utils.evaluation import build_model, load_config
     root = tmp_path_factory.mktemp('hostile_tools')
     data = str(root / 'data')
     make_synthetic_rgbd(data, num_train=1, num_test=2)
@@ -182,7 +183,7 @@ def test_skipping_wording_follows_the_sign():
 
 
 def test_csv_cells_are_rounded(tmp_path):
-    from dynmm_plugins.utils.report import csv_cell
+    from dynmm_plugins.visualization.report import csv_cell
     assert csv_cell(10.470000267028809) == 10.47
     assert csv_cell(0.000123456789) == 0.000123457
     assert csv_cell(3) == 3 and csv_cell('x') == 'x'
@@ -193,7 +194,7 @@ def test_miou_is_not_rounded_before_the_std():
 
     from mmseg.evaluation import IoUMetric
 
-    from dynmm_plugins.utils.evaluation import unrounded_miou
+    from dynmm_plugins.evaluation.test_loop import unrounded_miou
     metric = IoUMetric()
     # class 0: IoU 1/3, class 1: IoU 1/7 -> mean 23.8095...%, which IoUMetric rounds to 23.81
     metric.results = [(torch.tensor([1., 1.]), torch.tensor([3., 7.]), torch.tensor([2., 4.]),

@@ -10,8 +10,7 @@ import torch
 pytest.importorskip('mmseg')
 from mmengine.hooks import Hook  # noqa: E402
 
-from dynmm_plugins.engine.atomic_local_backend import (remove_stale_temporaries,  # noqa: E402
-                                                       write_atomically)
+from dynmm_plugins.engine.atomic_local_backend import remove_stale_temporaries, write_atomically  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STATIC = osp.join(REPO, 'mmseg_configs/esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
@@ -88,7 +87,7 @@ def _as_written_config(data, work_dir, iters, config=DYNAMIC, **kw):
     one-cycle ``total_steps`` and the gate schedule keep the values written for 400 iterations."""
     from mmengine.config import Config
 
-    from dynmm_plugins.utils.training import synthetic_train_config
+    from dynmm_plugins.apis.training import synthetic_train_config
     written = Config.fromfile(config)
     cfg = synthetic_train_config(config, data, str(work_dir), iters=iters, batch_size=2, size=SIZE, **kw)
     cfg.param_scheduler = written.param_scheduler  # total_steps=400, as in the file
@@ -145,7 +144,7 @@ def test_shortened_run_and_resume_to_a_longer_one_follow_max_iters(data, tmp_pat
 def test_static_checkpoint_is_refused_when_testing_a_dynamic_model(data, tmp_path):
     from mmengine.runner import Runner
 
-    from dynmm_plugins.utils.evaluation import build_model, load_config
+    from dynmm_plugins.apis.model_loading import build_model, load_config
     static = build_model(load_config(STATIC))
     ckpt = tmp_path / 'static.pth'
     torch.save(dict(state_dict=static.state_dict()), ckpt)
@@ -158,7 +157,7 @@ def test_static_checkpoint_is_refused_when_testing_a_dynamic_model(data, tmp_pat
 
 
 def test_static_checkpoint_still_initialises_dynmm_finetuning(data, tmp_path):
-    from dynmm_plugins.utils.evaluation import build_model, load_config
+    from dynmm_plugins.apis.model_loading import build_model, load_config
     static = build_model(load_config(STATIC))
     ckpt = tmp_path / 'static.pth'
     torch.save(dict(state_dict=static.state_dict()), ckpt)

@@ -1,4 +1,4 @@
-"""tools/benchmark_latency.py and dynmm_plugins.utils.benchmark on a tiny model (64x96).
+"""tools/benchmark_latency.py and dynmm_plugins.analysis.latency on a tiny model (64x96).
 
 Timings on 2 shared cores are noise: nothing here asserts on a time, only on what
 was run, the FLOP ratios and that skipping gives the same outputs as computing all.
@@ -11,10 +11,15 @@ import torch
 
 pytest.importorskip('mmseg')
 
-from dynmm_plugins.utils.benchmark import (compute_all_and_select, forced_branches,  # noqa: E402
-                                           mixed_assignment, time_interleaved)
-from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 from tool_scripts import error_line, load_tool  # noqa: E402
+
+from dynmm_plugins.analysis.latency import (
+    compute_all_and_select,
+    forced_branches,
+    mixed_assignment,
+    time_interleaved,  # noqa: E402
+)
+from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DYNAMIC = osp.join(REPO, 'mmseg_configs/dynmm/dynmm_esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
@@ -32,7 +37,7 @@ def _run(argv):
 
 @pytest.fixture(scope='module')
 def model():
-    from dynmm_plugins.utils.evaluation import load_model
+    from dynmm_plugins.apis.model_loading import load_model
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     torch.manual_seed(0)

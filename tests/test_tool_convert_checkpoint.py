@@ -14,7 +14,7 @@ import pytest
 import torch
 
 pytest.importorskip('mmseg')
-from dynmm_plugins.utils.reference_checkpoint import map_reference_key  # noqa: E402
+from dynmm_plugins.converters.reference_checkpoint import map_reference_key  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(ROOT, 'tools', 'convert_dynmm_checkpoint.py')

@@ -1,4 +1,4 @@
-"""tools/get_flops.py and dynmm_plugins.utils.costs: a tiny synthetic model (64x96), and our
+"""tools/get_flops.py and dynmm_plugins.analysis.reference_costs: a tiny synthetic model (64x96), and our
 R34-NBt1D costs at 480x640 against the reference DynMM table."""
 import json
 import os.path as osp
@@ -9,8 +9,9 @@ import torch
 pytest.importorskip('mmseg')
 
 from mmengine.config import Config  # noqa: E402
-from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 from tool_scripts import error_line, load_tool  # noqa: E402
+
+from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STATIC = osp.join(REPO, 'mmseg_configs/esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
@@ -31,9 +32,9 @@ def _run(argv):
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
     """Tiny data and config files; checkpoints are freshly initialised weights (no training)."""
+    from dynmm_plugins.apis.model_loading import build_model
+    from dynmm_plugins.apis.training import synthetic_train_config
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
-    from dynmm_plugins.utils.evaluation import build_model
-    from dynmm_plugins.utils.training import synthetic_train_config
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp('flops')
@@ -105,8 +106,8 @@ def test_checkpoint_and_dataset_give_realised_gflops_and_histogram(tiny, tmp_pat
 
 
 def test_thop_convention_extra_counts_batch_norm_and_biases(tiny):
-    from dynmm_plugins.utils.costs import thop_convention_extra
-    from dynmm_plugins.utils.evaluation import load_model
+    from dynmm_plugins.analysis.reference_costs import thop_convention_extra
+    from dynmm_plugins.apis.model_loading import load_model
     model, _ = load_model(tiny['dynamic_config'])
     extra = thop_convention_extra(model, SIZE)
     # branch 0 uses only the depth stem: conv (no bias) + BN over 64 x H/2 x W/2, 2 ops each
@@ -130,7 +131,7 @@ def r34_costs():
     default: 128 channels in each decoder module); the depth encoder is the same as in
     the config's 512/256/128 model. Five forward passes at 480x640 on the CPU.
     """
-    from dynmm_plugins.utils.evaluation import build_model
+    from dynmm_plugins.apis.model_loading import build_model
     cfg = Config.fromfile(R34)
     cfg.merge_from_dict({'model.decode_head.decoder_channels': (128, 128, 128),
                          'model.neck.skip_channels': (128, 128, 128)})
@@ -154,7 +155,7 @@ def test_r34_costs_agree_with_the_reference_table_within_the_stated_tolerances(r
 
 
 def test_tool_compares_with_the_reference_table_of_r34_nbt1d_at_480x640_only():
-    from dynmm_plugins.utils.costs import REFERENCE_TABLES, percent_diff, reference_key
+    from dynmm_plugins.analysis.reference_costs import REFERENCE_TABLES, percent_diff, reference_key
     assert reference_key(Config.fromfile(R34)) == 'R34-NBt1D'
     assert reference_key(Config.fromfile(DYNAMIC)) is None  # 8 classes, R18
     table = REFERENCE_TABLES['R34-NBt1D']

@@ -13,10 +13,16 @@ import torch
 
 pytest.importorskip('mmseg')
 
-from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 from tool_scripts import error_line, load_tool  # noqa: E402
-from dynmm_plugins.utils.noise import (ModalityNoise, add_gaussian_noise, check_noise_level,  # noqa: E402
-                                       check_noise_mode, valid_pixel_mask)
+
+from dynmm_plugins.evaluation.noise import (
+    ModalityNoise,
+    add_gaussian_noise,
+    check_noise_level,
+    check_noise_mode,
+    valid_pixel_mask,  # noqa: E402
+)
+from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STATIC = osp.join(REPO, 'mmseg_configs/esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
@@ -35,8 +41,8 @@ def _run(argv):
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
     """Data, configs and 2-iteration checkpoints of a static and a dynamic model."""
+    from dynmm_plugins.apis.training import synthetic_train_config, train
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
-    from dynmm_plugins.utils.training import synthetic_train_config, train
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # 2 shared cores: one thread is faster and steadier
     root = tmp_path_factory.mktemp('robustness')
@@ -55,7 +61,8 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def loaded(tiny):
-    from dynmm_plugins.utils.evaluation import build_evaluator, build_test_dataloader, load_model
+    from dynmm_plugins.apis.model_loading import load_model
+    from dynmm_plugins.evaluation.test_loop import build_evaluator, build_test_dataloader
     model, cfg = load_model(tiny['dynamic_config'], tiny['dynamic'])
     loader = build_test_dataloader(cfg)
     return model, loader, build_evaluator(cfg, loader)
@@ -122,7 +129,7 @@ def test_noise_level_outside_unit_interval_is_rejected(bad):
 
 # ---------------------------------------------------------------------------- evaluation
 def test_same_seed_gives_identical_numbers_and_noise_changes_them(loaded):
-    from dynmm_plugins.utils.evaluation import robustness_eval
+    from dynmm_plugins.evaluation.robustness import robustness_eval
     model, loader, evaluator = loaded
     model.set_gate('hard')
     first = robustness_eval(model, loader, evaluator, mode=2, level=1.0, num_runs=2)
@@ -137,7 +144,7 @@ def test_same_seed_gives_identical_numbers_and_noise_changes_them(loaded):
 
 
 def test_routing_statistics_are_per_image_and_per_scene_kind(loaded, tiny):
-    from dynmm_plugins.utils.evaluation import evaluate
+    from dynmm_plugins.evaluation.test_loop import evaluate
     model, loader, evaluator = loaded
     model.set_gate('fixed', branch=1)
     result = evaluate(model, loader, evaluator)

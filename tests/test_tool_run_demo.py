@@ -13,10 +13,17 @@ import pytest
 
 pytest.importorskip('mmseg')
 
-from dynmm_plugins.utils.demo import (comparison_lines, ensure_synthetic_data, format_summary,  # noqa: E402
-                                      summary_rows)
-from dynmm_plugins.utils.report import (plot_branch_histograms, plot_miou_vs_noise,  # noqa: E402
-                                        write_robustness_csv)
+from dynmm_plugins.visualization.demo_report import (
+    comparison_lines,
+    ensure_synthetic_data,
+    format_summary,
+    summary_rows,  # noqa: E402
+)
+from dynmm_plugins.visualization.report import (
+    plot_branch_histograms,
+    plot_miou_vs_noise,
+    write_robustness_csv,  # noqa: E402
+)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

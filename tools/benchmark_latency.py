@@ -23,8 +23,14 @@ import platform
 import sys
 from typing import Optional, Sequence
 
-from dynmm_plugins.utils.cli import (ArgumentParser, add_cfg_options, check_device, check_output_file,
-                                     run_tool, shape_error)
+from dynmm_plugins.utils.cli import (
+    ArgumentParser,
+    add_cfg_options,
+    check_device,
+    check_output_file,
+    run_tool,
+    shape_error,
+)
 
 PROG = 'benchmark_latency.py'
 
@@ -68,7 +74,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
 
 def static_variant(cfg, device):
     """The config's model without the gate (static ESANet), in eval mode."""
-    from dynmm_plugins.utils.evaluation import build_model
+    from dynmm_plugins.apis.model_loading import build_model
     static_cfg = copy.deepcopy(cfg)
     static_cfg.merge_from_dict({'model.backbone.gate': None, 'model.loss_resource': None,
                                 'model.gate_mode': None, 'model.freeze_all_but_gate': False})
@@ -84,8 +90,12 @@ def run_benchmark(model, size, batch_size, mixed_batch_size, repeats, warmup, de
     """
     import torch
 
-    from dynmm_plugins.utils.benchmark import (compute_all_and_select, forced_branches,
-                                               mixed_assignment, time_interleaved)
+    from dynmm_plugins.analysis.latency import (
+        compute_all_and_select,
+        forced_branches,
+        mixed_assignment,
+        time_interleaved,
+    )
     costs = model.branch_costs(size)
     full = costs['total'][-1]
     nb = model.num_branches
@@ -180,9 +190,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from dynmm_plugins.utils.benchmark import load_average
-    from dynmm_plugins.utils.evaluation import load_model
-    from dynmm_plugins.utils.report import text_table, write_json
+    from dynmm_plugins.analysis.latency import load_average
+    from dynmm_plugins.apis.model_loading import load_model
+    from dynmm_plugins.visualization.report import text_table, write_json
     if args.threads:
         torch.set_num_threads(args.threads)
     device = check_device(args.device)
@@ -190,7 +200,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     model, cfg = load_model(args.config, args.checkpoint, args.cfg_options, device)
     budget = None
     if args.budget:
-        from dynmm_plugins.utils.budget import apply_budget
+        from dynmm_plugins.evaluation.budget import apply_budget
         budget = apply_budget(model, args.budget, args.checkpoint)
         budget_fractions(budget, model.num_branches)  # before minutes of timing
     size = tuple(args.shape) if args.shape else tuple(model.cost_input_size)

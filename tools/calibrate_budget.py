@@ -50,9 +50,14 @@ def parse_args(argv: Optional[Sequence[str]] = None):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from dynmm_plugins.utils.budget import (build_split_dataloader, calibrate, collect_gate_logits,
-                                            file_sha256, write_budget)
-    from dynmm_plugins.utils.evaluation import load_model
+    from dynmm_plugins.apis.model_loading import load_model
+    from dynmm_plugins.evaluation.budget import (
+        build_split_dataloader,
+        calibrate,
+        collect_gate_logits,
+        file_sha256,
+        write_budget,
+    )
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
     device = args.device or default_device()

@@ -34,7 +34,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
 
 def convert(state: dict, src: str):
     """(our state dict, whether SRC already had our names); one clear error for foreign keys."""
-    from dynmm_plugins.utils.reference_checkpoint import convert_reference_state_dict
+    from dynmm_plugins.converters.reference_checkpoint import convert_reference_state_dict
     stripped = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
     if all(k.startswith(OUR_PREFIXES) for k in stripped):
         return stripped, True
@@ -51,7 +51,7 @@ def convert(state: dict, src: str):
 
 def check_against_config(state: dict, config: str) -> Optional[str]:
     """Check ``state`` against the model of ``config``; returns a note for static -> dynamic."""
-    from dynmm_plugins.utils.evaluation import build_model, check_state_dict_fits, load_config
+    from dynmm_plugins.apis.model_loading import build_model, check_state_dict_fits, load_config
     model = build_model(load_config(config))
     own = model.state_dict()
     gate = {k: v for k, v in own.items() if k.startswith('backbone.gate.')}
@@ -77,7 +77,7 @@ def save_atomically(obj, path: str) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from dynmm_plugins.utils.evaluation import read_state_dict
+    from dynmm_plugins.apis.model_loading import read_state_dict
     check_output_file(args.dst, 'DST')  # before the work, not after it
     if args.config and not os.path.isfile(args.config):
         raise FileNotFoundError(f'config file not found: {args.config}')

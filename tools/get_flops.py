@@ -20,8 +20,14 @@ import copy
 import sys
 from typing import Optional, Sequence
 
-from dynmm_plugins.utils.cli import (ArgumentParser, add_cfg_options, check_device, check_output_file,
-                                     run_tool, shape_error)
+from dynmm_plugins.utils.cli import (
+    ArgumentParser,
+    add_cfg_options,
+    check_device,
+    check_output_file,
+    run_tool,
+    shape_error,
+)
 
 PROG = 'get_flops.py'
 
@@ -80,9 +86,14 @@ def branch_report(model, size) -> dict:
 
 def reference_comparison(model, cfg, size, device, ours: dict) -> Optional[dict]:
     """Our counts against the reference table, as counted and in thop's convention."""
-    from dynmm_plugins.utils.costs import (REFERENCE_TABLES, percent_diff, reference_decoder_overrides,
-                                           reference_key, thop_convention_extra)
-    from dynmm_plugins.utils.evaluation import build_model
+    from dynmm_plugins.analysis.reference_costs import (
+        REFERENCE_TABLES,
+        percent_diff,
+        reference_decoder_overrides,
+        reference_key,
+        thop_convention_extra,
+    )
+    from dynmm_plugins.apis.model_loading import build_model
     key = reference_key(cfg)
     if key is None or tuple(size) != REFERENCE_TABLES[key]['input_size']:
         return None
@@ -168,15 +179,20 @@ def print_dataset_report(result: dict) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from dynmm_plugins.utils.evaluation import (build_evaluator, build_test_dataloader, evaluate,
-                                                inference_gate_mode, load_model)
-    from dynmm_plugins.utils.report import write_json
+    from dynmm_plugins.apis.model_loading import load_model
+    from dynmm_plugins.evaluation.test_loop import (
+        build_evaluator,
+        build_test_dataloader,
+        evaluate,
+        inference_gate_mode,
+    )
+    from dynmm_plugins.visualization.report import write_json
     device = check_device(args.device)
     check_output_file(args.out, '--out')  # before the work, not after it
     model, cfg = load_model(args.config, args.checkpoint, args.cfg_options, device)
     budget = None
     if args.budget:
-        from dynmm_plugins.utils.budget import apply_budget
+        from dynmm_plugins.evaluation.budget import apply_budget
         budget = apply_budget(model, args.budget, args.checkpoint)
     size = tuple(args.shape) if args.shape else tuple(model.cost_input_size)
     report = branch_report(model, size)

@@ -76,7 +76,7 @@ def latency_ms(points: List[dict], images: list, device, warmup: int = 2) -> Non
     """Median batch-1 latency per image of every point, interleaved image by image (in place)."""
     import torch
 
-    from dynmm_plugins.utils.benchmark import synchronize
+    from dynmm_plugins.analysis.latency import synchronize
     times = {p['name']: [] for p in points}
     with torch.inference_mode():
         for p in points:
@@ -97,11 +97,22 @@ def latency_ms(points: List[dict], images: list, device, warmup: int = 2) -> Non
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from dynmm_plugins.utils.budget import (build_split_dataloader, calibrate, collect_gate_logits,
-                                            file_sha256)
-    from dynmm_plugins.utils.evaluation import build_evaluator, evaluate, load_model
-    from dynmm_plugins.utils.pareto import dominance, dominance_lines, plot_pareto, target_summary, write_csv
-    from dynmm_plugins.utils.report import text_table, write_json
+    from dynmm_plugins.apis.model_loading import load_model
+    from dynmm_plugins.evaluation.budget import (
+        build_split_dataloader,
+        calibrate,
+        collect_gate_logits,
+        file_sha256,
+    )
+    from dynmm_plugins.evaluation.test_loop import build_evaluator, evaluate
+    from dynmm_plugins.visualization.pareto import (
+        dominance,
+        dominance_lines,
+        plot_pareto,
+        target_summary,
+        write_csv,
+    )
+    from dynmm_plugins.visualization.report import text_table, write_json
     device = args.device or default_device()
     progress = not args.no_progress
     model, cfg = load_model(args.config, args.checkpoint, args.cfg_options, device)

@@ -26,10 +26,17 @@ import os.path as osp
 import sys
 from typing import List, Optional, Sequence
 
-
-from dynmm_plugins.utils.cli import (ArgumentParser, DynMMUserError, add_cfg_options, argparse_type,
-                                     check_device, check_output_dir, check_output_file, run_tool)
-from dynmm_plugins.utils.noise import NOISE_MODES, check_noise_level, check_noise_mode
+from dynmm_plugins.evaluation.noise import NOISE_MODES, check_noise_level, check_noise_mode
+from dynmm_plugins.utils.cli import (
+    ArgumentParser,
+    DynMMUserError,
+    add_cfg_options,
+    argparse_type,
+    check_device,
+    check_output_dir,
+    check_output_file,
+    run_tool,
+)
 
 PROG = 'robustness_eval.py'
 
@@ -110,10 +117,15 @@ def _unique(labels: List[str], configs: List[str]) -> List[str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from dynmm_plugins.utils.evaluation import (build_evaluator, build_test_dataloader,
-                                                configure_gate, load_model, robustness_sweep)
-    from dynmm_plugins.utils.report import (format_robustness_table, plot_miou_vs_noise,
-                                            write_json, write_robustness_csv)
+    from dynmm_plugins.apis.model_loading import load_model
+    from dynmm_plugins.evaluation.robustness import robustness_sweep
+    from dynmm_plugins.evaluation.test_loop import build_evaluator, build_test_dataloader, configure_gate
+    from dynmm_plugins.visualization.report import (
+        format_robustness_table,
+        plot_miou_vs_noise,
+        write_json,
+        write_robustness_csv,
+    )
     device = check_device(args.device)
     check_output_file(args.out, '--out')  # before the work, not after it
     check_output_dir(args.out_dir, '--out-dir')
@@ -130,7 +142,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             gate = configure_gate(model, hard=args.hard, baseline=args.baseline)
             cfg = model_cfg
             if args.budget:
-                from dynmm_plugins.utils.budget import apply_budget
+                from dynmm_plugins.evaluation.budget import apply_budget
                 apply_budget(model, args.budget, checkpoint)
         else:
             gate = configure_gate(model)

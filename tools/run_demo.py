@@ -27,8 +27,8 @@ import sys
 import time
 from typing import Optional, Sequence
 
+from dynmm_plugins.evaluation.noise import check_noise_level, check_noise_mode
 from dynmm_plugins.utils.cli import ArgumentParser, argparse_type, check_output_dir, run_tool
-from dynmm_plugins.utils.noise import check_noise_level, check_noise_mode
 
 PROG = 'run_demo.py'
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -102,7 +102,7 @@ def _step(number: int, text: str) -> None:
 
 def _train(config: str, data: str, work_dir: str, iters: int, seed: int, reuse: bool,
            load_from: Optional[str] = None, label: str = '') -> str:
-    from dynmm_plugins.utils.training import synthetic_train_config, train
+    from dynmm_plugins.apis.training import synthetic_train_config, train
     checkpoint = osp.join(work_dir, f'iter_{iters}.pth')
     if reuse and osp.isfile(checkpoint):
         print(f'  reusing {checkpoint}')
@@ -120,12 +120,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     start = time.time()
     import torch
 
-    from dynmm_plugins.utils.benchmark import latency_per_image, load_average
-    from dynmm_plugins.utils.demo import ensure_synthetic_data, format_summary
-    from dynmm_plugins.utils.evaluation import (build_evaluator, build_test_dataloader, load_model,
-                                                robustness_sweep)
-    from dynmm_plugins.utils.report import (plot_branch_histograms, plot_miou_vs_noise, write_json,
-                                            write_robustness_csv)
+    from dynmm_plugins.analysis.latency import latency_per_image, load_average
+    from dynmm_plugins.apis.model_loading import load_model
+    from dynmm_plugins.evaluation.robustness import robustness_sweep
+    from dynmm_plugins.evaluation.test_loop import build_evaluator, build_test_dataloader
+    from dynmm_plugins.visualization.demo_report import ensure_synthetic_data, format_summary
+    from dynmm_plugins.visualization.report import (
+        plot_branch_histograms,
+        plot_miou_vs_noise,
+        write_json,
+        write_robustness_csv,
+    )
     if args.threads:
         torch.set_num_threads(args.threads)
     out = osp.abspath(args.out)

@@ -16,7 +16,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from dynmm_plugins.utils.pareto import dominance, dominance_lines, plot_pareto, target_summary, write_csv
+from dynmm_plugins.visualization.pareto import (
+    dominance,
+    dominance_lines,
+    plot_pareto,
+    target_summary,
+    write_csv,
+)
 
 from ..budget import calibrate_mixture, collect_logits
 from ..errors import SetupError

@@ -3,7 +3,7 @@ import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
-from .report import markdown_table, text_table
+from dynmm_plugins.visualization.report import markdown_table, text_table
 
 #: Columns of the demo's summary table.
 SUMMARY_HEADER = ('model', 'mIoU', 'GFLOPs/image', 'depth-enc. GFLOPs/image', 'latency ms/image',

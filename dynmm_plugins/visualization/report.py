@@ -26,7 +26,7 @@ def write_json(obj, path: str) -> str:
 
 
 def flatten_robustness_row(row: dict) -> Dict[str, object]:
-    """One CSV row of a :func:`~dynmm_plugins.utils.evaluation.robustness_eval` record."""
+    """One CSV row of a :func:`~dynmm_plugins.evaluation.robustness.robustness_eval` record."""
     routing = row['routing']
     flat = {k: row.get(k, routing.get(k)) for k in ROBUSTNESS_COLUMNS}
     for b, frac in enumerate(routing['branch_fractions']):

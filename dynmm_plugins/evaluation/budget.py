@@ -117,7 +117,7 @@ def collect_gate_logits(model, dataloader, progress: bool = False) -> Tuple[torc
     ``costs[i, k]`` is branch k's measured GFLOPs at image i's (padded) input size,
     what a hard gate charges image i for taking branch k.
     """
-    from .evaluation import _progress
+    from dynmm_plugins.evaluation.test_loop import _progress
     if not model.has_gate:
         raise ValueError('calibration needs a dynamic model; this config is static ESANet (no gate)')
     model.eval()

@@ -1,0 +1,1 @@
+"""Cost analysis: latency benchmarking and FLOP comparisons with the reference tables."""

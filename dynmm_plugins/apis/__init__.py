@@ -1,0 +1,1 @@
+"""Entry points for users: build/load a model from config + checkpoint, in-process training."""

@@ -1,0 +1,1 @@
+"""Checkpoint converters from other implementations to our configs."""

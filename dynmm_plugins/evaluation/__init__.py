@@ -1,0 +1,1 @@
+"""Evaluation: the test loop, routing statistics, the noise protocol and robustness sweeps."""

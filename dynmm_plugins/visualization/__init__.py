@@ -1,0 +1,1 @@
+"""Reports: tables, CSV/JSON files and plots."""
