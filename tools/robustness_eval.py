@@ -149,7 +149,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         models.append(model)
         labels.append(_label(model, args.name if i == 0 else None, args.baseline and i == 0))
         infos.append(dict(config=config, checkpoint=checkpoint, gate=gate, has_gate=model.has_gate,
-                          gate_bias=model.gate_bias.tolist(), budget=args.budget if i == 0 else None))
+                          gate_bias=model.gate_bias.tolist() if hasattr(model, 'gate_bias') else None,
+                          budget=args.budget if i == 0 else None))
     labels = _unique(labels, [s[0] for s in specs])
 
     # one test set for every model: the first config's (with --cfg-options)
