@@ -96,11 +96,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     models = [('ONNX', deployed)]
     if args.checkpoint:
         torch_model = build_model(cfg, args.checkpoint, 'cpu', f'config {args.config}')
-        if runtime.gate_bias is not None:
-            if not hasattr(torch_model, 'gate_bias'):
-                raise ValueError('--gate-bias/--budget: this PyTorch model has no gate_bias to '
-                                 'compare with; evaluate without --checkpoint')
-            torch_model.gate_bias = torch.tensor(runtime.gate_bias)
+        if runtime.gate_bias is not None:  # the same compute knob on both sides
+            if not hasattr(torch_model, 'set_gate_bias'):
+                raise ValueError('gate_bias: this PyTorch model has no compute knob '
+                                 '(set_gate_bias) to compare with; evaluate without --checkpoint')
+            torch_model.set_gate_bias(runtime.gate_bias)
         models.append(('PyTorch', torch_model))
 
     dataloader = build_test_dataloader(cfg)

@@ -131,6 +131,8 @@ def make_exportable(model: nn.Module, input_size: Tuple[int, int]) -> nn.Module:
 
 def _export(module: nn.Module, args: tuple, path: str, input_names: Sequence[str],
             output_names: Sequence[str], opset: int) -> None:
+    # the exporter restores the wrapper's training flag on every submodule afterwards
+    assert not module.training, 'export wrappers must be in eval mode'
     axes = {name: {0: 'batch'} for name in list(input_names) + list(output_names)}
     tmp = path + '.tmp'
     with warnings.catch_warnings(), torch.no_grad():
@@ -155,10 +157,14 @@ def _session(path: str):
     return ort.InferenceSession(path, providers=['CPUExecutionProvider'])
 
 
-def _compare(reference: torch.Tensor, got: np.ndarray) -> dict:
+def _compare(reference: torch.Tensor, got: np.ndarray, folded: Optional[torch.Tensor] = None) -> dict:
     ref = reference.detach().cpu().numpy()
-    return dict(max_abs_diff=float(np.abs(ref - got).max()),
-                argmax_agreement=float((ref.argmax(1) == got.argmax(1)).mean()))
+    out = dict(max_abs_diff=float(np.abs(ref - got).max()),
+               argmax_agreement=float((ref.argmax(1) == got.argmax(1)).mean()),
+               max_abs_logit=float(np.abs(ref).max()))
+    if folded is not None:  # the part of the difference that folding alone makes, in PyTorch
+        out['max_abs_diff_folded_pytorch'] = float(np.abs(ref - folded.cpu().numpy()).max())
+    return out
 
 
 def export_model(model, out_dir: str, input_size: Tuple[int, int], opset: int = DEFAULT_OPSET,
@@ -210,7 +216,7 @@ def export_model(model, out_dir: str, input_size: Tuple[int, int], opset: int = 
     with torch.no_grad():
         if model.has_gate:
             gate_file = 'gate.onnx'
-            _export(_GateGraph(deploy), (x[:1],), osp.join(out_dir, gate_file), ['input'],
+            _export(_GateGraph(deploy).eval(), (x[:1],), osp.join(out_dir, gate_file), ['input'],
                     ['rgb_features', 'depth_features', 'gate_logits'], opset)
             gate = _session(osp.join(out_dir, gate_file))
             rgb, depth, logits = gate.run(None, {'input': x.numpy()})
@@ -226,23 +232,25 @@ def export_model(model, out_dir: str, input_size: Tuple[int, int], opset: int = 
             checks['branches'] = []
             for k in range(nb):
                 name = f'branch_{k}.onnx'
-                _export(_BranchGraph(deploy, k), (torch.from_numpy(rgb[:1]), torch.from_numpy(depth[:1])),
+                _export(_BranchGraph(deploy, k).eval(), (torch.from_numpy(rgb[:1]), torch.from_numpy(depth[:1])),
                         osp.join(out_dir, name), ['rgb_features', 'depth_features'], ['logits'], opset)
                 session = _session(osp.join(out_dir, name))
                 feed = {'rgb_features': rgb, 'depth_features': depth}
                 got = session.run(None, {i.name: feed[i.name] for i in session.get_inputs()})[0]
                 with model.gate_override('fixed', branch=k):
                     ref = model._forward(x_model)
-                checks['branches'].append(_compare(ref, got))
+                with deploy.gate_override('fixed', branch=k):
+                    folded_ref = deploy._forward(x)
+                checks['branches'].append(_compare(ref, got, folded_ref))
                 gflops['branches'].append(graph_gflops(osp.join(out_dir, name), feats0,
                                                        ['depth_encoder']))
                 graphs['branches'].append(_entry(out_dir, name))
         else:
             name = 'model.onnx'
-            _export(_StaticGraph(deploy), (x[:1],), osp.join(out_dir, name), ['input'], ['logits'],
+            _export(_StaticGraph(deploy).eval(), (x[:1],), osp.join(out_dir, name), ['input'], ['logits'],
                     opset)
             got = _session(osp.join(out_dir, name)).run(None, {'input': x.numpy()})[0]
-            checks['static'] = _compare(model._forward(x_model), got)
+            checks['static'] = _compare(model._forward(x_model), got, deploy._forward(x))
             gflops['static'] = graph_gflops(osp.join(out_dir, name), {'input': zeros},
                                             ['depth_encoder'])
             graphs['static'] = _entry(out_dir, name)
@@ -256,9 +264,12 @@ def export_model(model, out_dir: str, input_size: Tuple[int, int], opset: int = 
         total = [None] * (nb - 1) + [round(gflops['static']['total'], 6)]
         depth_gflops = [None] * (nb - 1) + [round(gflops['static']['depth_encoder'], 6)]
         gate_only = None
-    bias = getattr(model, 'gate_bias', None)
+    # the compute knob set on the model (a gate_bias buffer, zeros when unset) travels along
+    bias = getattr(model, 'gate_bias', None) if model.has_gate else None
     if isinstance(bias, torch.Tensor):
-        bias = bias.detach().cpu().tolist()
+        bias = bias.detach().cpu().double().tolist()
+    if bias is not None and not any(bias):
+        bias = None
     manifest = dict(
         format=FORMAT, version=VERSION, model=type(model).__name__, dynamic=bool(model.has_gate),
         classes=list(classes) or [str(i) for i in range(num_classes)], num_classes=num_classes,
