@@ -84,3 +84,20 @@ def test_fold_batchnorm_hook_folds_the_model_before_testing(tiny):
     FoldBatchNormHook().before_test(Runner())
     assert not any(isinstance(m, nn.BatchNorm2d) for m in tiny.modules())
     assert all(torch.allclose(a, b, atol=1e-3) for a, b in zip(before, _outputs(tiny, x)))
+
+
+def test_benchmark_latency_folds_batchnorm_on_request(tmp_path):
+    import json
+
+    from deploy_setup import DYNAMIC
+    from dynmm_plugins.utils.cli import run_tool
+    from tool_scripts import load_tool
+    tool = load_tool('benchmark_latency')
+    out = str(tmp_path / 'latency.json')
+    argv = [DYNAMIC, '--shape', '64', '96', '--repeats', '1', '--warmup', '0', '--no-static',
+            '--fuse-conv-bn', '--device', 'cpu', '--no-progress', '--out', out]
+    assert run_tool(tool.main, argv, prog=tool.PROG) == 0
+    with open(out) as f:
+        result = json.load(f)
+    assert result['fuse_conv_bn'] is True
+    assert result['max_abs_diff_skip_vs_all'] < 1e-3

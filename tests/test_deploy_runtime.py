@@ -211,3 +211,30 @@ def test_eval_tool_refuses_another_checkpoint_and_other_classes(deployed, tmp_pa
     argv = base + ['--cfg-options', "test_dataloader.dataset.metainfo.classes=['a','b']"]
     assert run_tool(EVAL.main, argv, prog=EVAL.PROG) == 1
     assert 'differ from the exported model' in error_line(capsys)
+
+
+def test_benchmark_tool_times_every_branch_and_a_mixed_batch(deployed, tmp_path):
+    bench = load_tool('benchmark_onnx')
+    out = str(tmp_path / 'bench.json')
+    argv = [deployed['dir'], '--threads', '1', '--repeats', '1', '--warmup', '0', '--no-progress',
+            '--out', out]
+    assert run_tool(bench.main, argv, prog=bench.PROG) == 0
+    with open(out) as f:
+        rows = {r['name']: r for r in json.load(f)['rows']}
+    assert sorted(rows) == sorted([f'onnx branch {k}' for k in range(5)] + ['onnx mixed'])
+    gflops = deployed['runtime'].branch_gflops
+    assert rows['onnx branch 0']['gflops_ratio'] == pytest.approx(gflops[0] / gflops[4])
+    assert rows['onnx mixed']['gflops_ratio'] == pytest.approx(np.mean(gflops) / gflops[4])
+    assert rows['onnx branch 4']['latency_ratio'] == 1.0
+
+
+def test_tools_refuse_bad_flags(deployed, capsys):
+    bench = load_tool('benchmark_onnx')
+    with pytest.raises(SystemExit) as info:
+        run_tool(bench.main, [deployed['dir'], '--fuse-conv-bn'], prog=bench.PROG)
+    assert info.value.code == 2 and 'need --config' in error_line(capsys)
+    with pytest.raises(SystemExit) as info:
+        run_tool(EVAL.main, [deployed['dir'], deployed['config'], '--threads', '0'], prog=EVAL.PROG)
+    assert info.value.code == 2 and '--threads must be >= 1' in error_line(capsys)
+    assert run_tool(EVAL.main, [str(deployed['root']), deployed['config']], prog=EVAL.PROG) == 1
+    assert 'manifest.json not found' in error_line(capsys)

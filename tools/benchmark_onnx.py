@@ -10,13 +10,13 @@ alike). Rows:
   FLOP-proportional ideal ``latency(branch 4) x mean GFLOPs ratio``;
 - with ``--config``: the reference DynMM inference in PyTorch eager (every stage
   of both encoders and every fusion computed, the branch selected afterwards) on
-  the same branch-0 batch, and PyTorch eager branches (``--fuse-conv-bn``: with
-  BatchNorm folded).
+  the same branch-0 batch; with ``--pytorch-branches`` also every PyTorch eager
+  branch (``--fuse-conv-bn``: with BatchNorm folded).
 
 Example (the README's numbers)::
 
     python tools/benchmark_onnx.py work_dirs/deploy/dynmm_r34 --threads 2 --repeats 10 \\
-        --config mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_nyuv2-480x640.py --fuse-conv-bn
+        --config mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_nyuv2-480x640.py
 """
 import importlib.util
 import sys
@@ -39,6 +39,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--config', help='also time this config in PyTorch eager: the reference '
                                          "inference (compute all + select) and each branch")
     parser.add_argument('--checkpoint', help='weights of --config (latency does not depend on them)')
+    parser.add_argument('--pytorch-branches', action='store_true',
+                        help='also time every branch of --config in PyTorch eager')
     parser.add_argument('--fuse-conv-bn', action='store_true',
                         help='fold BatchNorm into the convolutions of the PyTorch model')
     parser.add_argument('--out', help='write the numbers as JSON to this file')
@@ -50,8 +52,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
             parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
     if args.warmup < 0:
         parser.error(f'--warmup must be >= 0, got {args.warmup}')
-    if (args.checkpoint or args.fuse_conv_bn) and not args.config:
-        parser.error('--checkpoint and --fuse-conv-bn need --config')
+    if (args.checkpoint or args.fuse_conv_bn or args.pytorch_branches) and not args.config:
+        parser.error('--checkpoint, --fuse-conv-bn and --pytorch-branches need --config')
     if importlib.util.find_spec('onnxruntime') is None:
         parser.error('onnxruntime not installed: pip install "dynmm[deploy]"')
     return args
@@ -94,7 +96,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 with model.gate_override('fixed', branch=k):
                     return model._forward(xt)
             return run
-        for k in range(nb):
+        for k in range(nb if args.pytorch_branches else 0):
             fns[f'pytorch branch {k}'] = eager(k)
         torch_gflops = model.branch_costs((h, w))['total']
     load_before = load_average()
