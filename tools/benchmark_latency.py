@@ -51,6 +51,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                              'point, the per-branch latencies weighted by its calibrated branch fractions')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--no-static', action='store_true', help='skip the static ESANet model')
+    parser.add_argument('--fuse-conv-bn', action='store_true',
+                        help='fold BatchNorm into the convolutions first (inference as deployed)')
     parser.add_argument('--out', help='write the numbers as JSON to this file')
     parser.add_argument('--device', default=None, help='cpu or cuda (default: cuda if available)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -206,6 +208,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     size = tuple(args.shape) if args.shape else tuple(model.cost_input_size)
     mixed_bs = args.mixed_batch_size or max(args.batch_size, model.num_branches)
     static = None if args.no_static else static_variant(cfg, device)
+    if args.fuse_conv_bn:
+        from dynmm_plugins.deploy.folding import fold_batchnorm
+        for m in (model, static):
+            if m is not None:
+                fold_batchnorm(m)
     load_before = load_average()
     result = run_benchmark(model, size, args.batch_size, mixed_bs, args.repeats, args.warmup,
                            device, static, progress=not args.no_progress, budget=budget)
@@ -214,7 +221,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f'CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)'
     print(f'{args.config}\ndevice: {dev}; input {args.batch_size}x4x{size[0]}x{size[1]} '
           f'(mixed batches: {mixed_bs}, branches {result["mixed_assignment"]}); median of '
-          f'{args.repeats} runs after {args.warmup} warm-up, interleaved; load average '
+          f'{args.repeats} runs after {args.warmup} warm-up, interleaved'
+          f'{"; BatchNorm folded" if args.fuse_conv_bn else ""}; load average '
           f'before {load_before}, after {load_after}')
     header = ['run', 'batch', 'ms/batch', 'ms/image', 'images/s', 'GFLOPs/image',
               'GFLOPs / branch 4', 'latency / branch 4']
@@ -229,6 +237,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.out:
         result.update(config=args.config, device=dev, input_size=list(size),
                       batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,
+                      fuse_conv_bn=args.fuse_conv_bn,
                       load_average_before=load_before, load_average_after=load_after)
         print(f'wrote {write_json(result, args.out)}')
     return 0

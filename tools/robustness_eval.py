@@ -69,6 +69,9 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--per-kind-miou', action='store_true',
                         help="also the mIoU of each scene kind (needs 'scene_kind' in the "
                              'metainfo, as the synthetic set has)')
+    parser.add_argument('--fuse-conv-bn', action='store_true',
+                        help='fold BatchNorm into the convolutions of every model (faster, '
+                             'same predictions up to float rounding)')
     parser.add_argument('--device', default=None, help='cpu or cuda (default: cuda if available)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bars')
     add_cfg_options(parser)
@@ -138,6 +141,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     models, labels, infos, cfg = [], [], [], None
     for i, (config, checkpoint) in enumerate(specs):
         model, model_cfg = load_model(config, checkpoint, args.cfg_options, device)
+        if args.fuse_conv_bn:
+            from dynmm_plugins.deploy.folding import fold_batchnorm
+            fold_batchnorm(model)
         if i == 0:
             gate = configure_gate(model, hard=args.hard, baseline=args.baseline)
             cfg = model_cfg
