@@ -28,8 +28,8 @@ def randomise_batchnorm(model: torch.nn.Module, seed: int = 0) -> None:
 
 def write_case(root: str, config: str, name: str, data_root: str) -> dict:
     """A config at 64x96 on ``data_root`` and a checkpoint of random weights for it."""
-    from dynmm_plugins.utils.evaluation import load_model
-    from dynmm_plugins.utils.training import synthetic_train_config
+    from dynmm_plugins.apis.model_loading import load_model
+    from dynmm_plugins.apis.training import synthetic_train_config
     cfg = synthetic_train_config(config, data_root, osp.join(root, name), iters=1, size=SIZE)
     cfg_path = osp.join(root, f'{name}.py')
     cfg.dump(cfg_path)

@@ -15,8 +15,9 @@ pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
 
 from deploy_setup import DYNAMIC, REPO, SIZE, write_case  # noqa: E402
-from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 from tool_scripts import error_line, load_tool  # noqa: E402
+
+from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 
 EVAL = load_tool('eval_onnx')
 NUM_TEST = 4
@@ -24,10 +25,10 @@ NUM_TEST = 4
 
 @pytest.fixture(scope='module')
 def deployed(tmp_path_factory):
+    from dynmm_plugins.apis.model_loading import load_config
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
     from dynmm_plugins.deploy import OnnxDynMM
     from dynmm_plugins.deploy.export import config_classes, export_model
-    from dynmm_plugins.utils.evaluation import load_config
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     root = str(tmp_path_factory.mktemp('runtime'))

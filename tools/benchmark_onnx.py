@@ -65,10 +65,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import onnxruntime
     import torch
 
+    from dynmm_plugins.analysis.latency import (
+        compute_all_and_select,
+        load_average,
+        mixed_assignment,
+        time_interleaved,
+    )
     from dynmm_plugins.deploy import OnnxDynMM, fold_batchnorm
-    from dynmm_plugins.utils.benchmark import (compute_all_and_select, load_average,
-                                               mixed_assignment, time_interleaved)
-    from dynmm_plugins.utils.report import text_table, write_json
+    from dynmm_plugins.visualization.report import text_table, write_json
     torch.set_num_threads(args.threads)
     runtime = OnnxDynMM(args.deploy_dir, providers=args.providers, threads=args.threads)
     if not runtime.is_dynamic:
@@ -83,7 +87,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     fns['onnx mixed'] = lambda: runtime.predict(xm, branch=mixed)
     torch_gflops = {}
     if args.config:
-        from dynmm_plugins.utils.evaluation import load_model
+        from dynmm_plugins.apis.model_loading import load_model
         model, _ = load_model(args.config, args.checkpoint, args.cfg_options, 'cpu')
         if args.fuse_conv_bn:
             fold_batchnorm(model)

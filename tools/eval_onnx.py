@@ -1,7 +1,7 @@
 """Evaluate an exported (ONNX) DynMM directory on a test split, by the checkpoint's protocol.
 
 The deployed graphs run on onnxruntime (:class:`dynmm_plugins.deploy.OnnxDynMM`)
-inside the project's evaluation loop (``dynmm_plugins.utils.evaluation.evaluate``:
+inside the project's evaluation loop (``dynmm_plugins.evaluation.test_loop.evaluate``:
 the config's data preprocessor, mmseg's IoUMetric, the routing recorder), so the
 mIoU, the branch histogram and the realised GFLOPs per image (measured on the
 graphs) are comparable to ``tools/robustness_eval.py``'s for the checkpoint.
@@ -19,8 +19,8 @@ import importlib.util
 import sys
 from typing import Optional, Sequence
 
+from dynmm_plugins.evaluation.noise import NOISE_MODES, check_noise_level, check_noise_mode
 from dynmm_plugins.utils.cli import ArgumentParser, add_cfg_options, argparse_type, run_tool
-from dynmm_plugins.utils.noise import NOISE_MODES, check_noise_level, check_noise_mode
 
 PROG = 'eval_onnx.py'
 
@@ -57,7 +57,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
 
 def decision_recorder(num_branches: int):
     """A RoutingRecorder that also keeps each image's branch, in order."""
-    from dynmm_plugins.utils.evaluation import RoutingRecorder
+    from dynmm_plugins.evaluation.routing_recorder import RoutingRecorder
 
     class DecisionRecorder(RoutingRecorder):
 
@@ -76,13 +76,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     import torch
 
+    from dynmm_plugins.apis.model_loading import build_model, load_config
     from dynmm_plugins.deploy import OnnxDynMM, OnnxSegmentor
     from dynmm_plugins.deploy.export import config_classes
     from dynmm_plugins.deploy.manifest import check_classes
-    from dynmm_plugins.utils.evaluation import (build_evaluator, build_model, build_test_dataloader,
-                                                evaluate, load_config)
-    from dynmm_plugins.utils.noise import ModalityNoise
-    from dynmm_plugins.utils.report import write_json
+    from dynmm_plugins.evaluation.noise import ModalityNoise
+    from dynmm_plugins.evaluation.test_loop import build_evaluator, build_test_dataloader, evaluate
+    from dynmm_plugins.visualization.report import write_json
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = load_config(args.config, args.cfg_options)

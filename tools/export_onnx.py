@@ -46,8 +46,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    from dynmm_plugins.apis.model_loading import load_model
     from dynmm_plugins.deploy.export import config_classes, export_model
-    from dynmm_plugins.utils.evaluation import load_model
     model, cfg = load_model(args.config, args.checkpoint, args.cfg_options, 'cpu')
     size = tuple(args.shape) if args.shape else tuple(model.cost_input_size)
     pre = cfg.model.get('data_preprocessor') or {}

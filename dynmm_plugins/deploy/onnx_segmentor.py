@@ -1,6 +1,6 @@
 """An exported model behind MMSeg's segmentor interface, for the project's evaluation loop.
 
-:func:`dynmm_plugins.utils.evaluation.evaluate` (and the robustness protocol on
+:func:`dynmm_plugins.evaluation.test_loop.evaluate` (and the robustness protocol on
 top of it) drives a segmentor through ``data_preprocessor``, ``predict``,
 ``last_gate_weights``, ``branch_costs`` and the gate mode. This class offers
 exactly that over :class:`~dynmm_plugins.deploy.runtime.OnnxDynMM`, so the
