@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from dynmm_plugins.utils.errors import DynMMUserError, error_message
+from dynmm_plugins.utils.state_dicts import state_dict_mismatch
 
 
 class CheckpointMismatchError(DynMMUserError):
@@ -57,11 +58,7 @@ def _listing(names: Sequence[str], limit: int = 4) -> str:
 def check_state_dict_fits(model: torch.nn.Module, state_dict: Dict[str, Tensor],
                           source: str = 'checkpoint', target: str = 'the model') -> None:
     """Raise :class:`CheckpointMismatchError` (one line) unless keys and shapes match exactly."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    shapes = sorted(f'{k} {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}'
-                    for k in set(own) & set(state_dict) if state_dict[k].shape != own[k].shape)
+    missing, unexpected, shapes = state_dict_mismatch(model.state_dict(), state_dict)
     if not (missing or unexpected or shapes):
         return
     parts = []

@@ -10,9 +10,18 @@ from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from dynmm_plugins.core import (check_branch, check_gate_bias, check_temperature, count_macs,
-                                fixed_one_hot, gate_activation, random_one_hot, run_grouped_by_branch)
+from dynmm_plugins.core import (
+    check_branch,
+    check_gate_bias,
+    check_temperature,
+    count_macs,
+    fixed_one_hot,
+    gate_activation,
+    random_one_hot,
+    run_grouped_by_branch,
+)
 from dynmm_plugins.engine.checkpoint_compat import describe_last_checkpoint
+from dynmm_plugins.utils.state_dicts import state_dict_mismatch
 
 GATE_MODES = ('baseline', 'random', 'soft', 'hard', 'fixed')
 
@@ -103,14 +112,8 @@ class DynMMEncoderDecoder(EncoderDecoder):
         """
         if prefix:
             return
-        own = self.state_dict()
         is_gate = lambda key: key.startswith('backbone.gate.')  # noqa: E731
-        missing = [k for k in own if k not in state_dict and not is_gate(k)]
-        unexpected = [k for k in state_dict if k not in own and not is_gate(k)]
-        mismatched = [f'{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}'
-                      for k, v in own.items()
-                      if k in state_dict and hasattr(state_dict[k], 'shape')
-                      and tuple(state_dict[k].shape) != tuple(v.shape)]
+        missing, unexpected, mismatched = state_dict_mismatch(self.state_dict(), state_dict, ignore=is_gate)
         if self.has_gate and not missing and not unexpected and not mismatched:
             # static ESANet -> DynMM: fine to finetune from, meaningless to test (random gate)
             self._gate_untrained = not any(is_gate(k) for k in state_dict)
