@@ -183,8 +183,9 @@ def budget_row(rows, budget: dict, costs: dict, full: float, b4_ms: float) -> di
     by_name = {r['name']: r for r in rows}
     ms = sum(f * by_name[f'branch {k}']['per_image_ms'] for k, f in enumerate(fractions))
     gflops = sum(f * c for f, c in zip(fractions, costs['total']))
-    return dict(name='budget (branch mix)', batch_size=by_name['branch 0']['batch_size'], median_ms=ms, per_image_ms=ms, images_per_s=1e3 / ms,
-                gflops_per_image=gflops, gflops_ratio=gflops / full, latency_ratio=ms / b4_ms,
+    batch = by_name['branch 0']['batch_size']
+    return dict(name='budget (branch mix)', batch_size=batch, median_ms=ms * batch, per_image_ms=ms,
+                images_per_s=1e3 / ms, gflops_per_image=gflops, gflops_ratio=gflops / full, latency_ratio=ms / b4_ms,
                 branch_fractions=fractions, times_ms=[])
 
 
