@@ -167,7 +167,7 @@ def test_static_model_refuses_a_bias(tiny):
 
 # ---------------------------------------------------------------------------- calibration
 def test_calibration_meets_the_target_and_the_tools_reproduce_it(tiny, tmp_path):
-    from dynmm_plugins.evaluation.budget import file_sha256
+    from dynmm_plugins.utils.io import file_sha256
     budget_path = tmp_path / 'budget.json'
     assert _calibrate(tiny, budget_path, '--target-fraction', '0.8') == 0
     budget = json.loads(budget_path.read_text())

@@ -93,7 +93,10 @@ def test_gate_bias_moves_decisions_like_adding_it_to_the_logits(deployed, tmp_pa
     assert biased.predict(x)[1].tolist() == [2] * 6
     budget = tmp_path / 'budget.json'
     small = [0.0, 0.3, -0.2, 0.1, -0.4]
-    budget.write_text(json.dumps(dict(gate_bias=small, target_gflops=1.0)))
+    from dynmm_plugins.utils.io import file_sha256
+    # a budget file as tools/calibrate_budget.py writes it, for the exported checkpoint
+    budget.write_text(json.dumps(dict(gate_bias=small, tau=0.1, target_gflops=1.0, realised_gflops=1.0,
+                                      split='val', checkpoint_sha256=file_sha256(deployed['checkpoint']))))
     from_budget = OnnxDynMM(deployed['dir'], budget=str(budget))
     assert from_budget.predict(x)[1].tolist() == (gate_logits + np.float32(small)).argmax(1).tolist()
 
@@ -166,10 +169,13 @@ def test_mismatched_checkpoint_classes_budget_and_provider_are_refused(deployed,
     assert 'other.pth' in _error(OnnxDynMM, deployed['dir'], checkpoint=str(other))
     OnnxDynMM(deployed['dir'], checkpoint=deployed['checkpoint'])  # the right one loads
     assert 'differ' in _error(OnnxDynMM, deployed['dir'], classes=['wall', 'floor'])
-    assert '5 finite numbers' in _error(OnnxDynMM, deployed['dir'], gate_bias=[0.0, 1.0])
+    assert 'one value per branch (5)' in _error(OnnxDynMM, deployed['dir'], gate_bias=[0.0, 1.0])
     budget = tmp_path / 'budget.json'
     budget.write_text('{"target": 3}')
-    assert 'no "gate_bias"' in _error(OnnxDynMM, deployed['dir'], budget=str(budget))
+    assert "lacks ['gate_bias'" in _error(OnnxDynMM, deployed['dir'], budget=str(budget))
+    budget.write_text(json.dumps(dict(gate_bias=[0.0] * 5, tau=0.0, target_gflops=1.0, realised_gflops=1.0,
+                                      split='val', checkpoint_sha256='0' * 64)))
+    assert 'calibrated for another checkpoint' in _error(OnnxDynMM, deployed['dir'], budget=str(budget))
     assert 'NoSuchExecutionProvider' in _error(OnnxDynMM, deployed['dir'],
                                                providers=['NoSuchExecutionProvider'])
 

@@ -55,9 +55,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         build_split_dataloader,
         calibrate,
         collect_gate_logits,
-        file_sha256,
         write_budget,
     )
+    from dynmm_plugins.utils.io import file_sha256
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
     device = args.device or default_device()

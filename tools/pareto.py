@@ -102,9 +102,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         build_split_dataloader,
         calibrate,
         collect_gate_logits,
-        file_sha256,
     )
     from dynmm_plugins.evaluation.test_loop import build_evaluator, evaluate
+    from dynmm_plugins.utils.io import file_sha256
     from dynmm_plugins.visualization.pareto import (
         dominance,
         dominance_lines,

@@ -28,8 +28,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from dynmm_plugins.utils.io import file_sha256
+
 from .folding import fold_batchnorm
-from .manifest import FORMAT, MANIFEST, VERSION, sha256_of, write_manifest
+from .manifest import FORMAT, MANIFEST, VERSION, write_manifest
 
 DEFAULT_OPSET = 17
 
@@ -284,7 +286,7 @@ def export_model(model, out_dir: str, input_size: Tuple[int, int], opset: int = 
         gflops=dict(total=total, depth_encoder=depth_gflops, gate_and_stems=gate_only,
                     graphs=gflops, input_size=[h, w]),
         gate_bias=bias,
-        checkpoint=dict(path=checkpoint, sha256=sha256_of(checkpoint) if checkpoint else None),
+        checkpoint=dict(path=checkpoint, sha256=file_sha256(checkpoint) if checkpoint else None),
         config=config, batchnorm_folded=folded,
         verification=dict(batch_size=verify_batch, seed=seed, input='standard normal', **checks),
         exporter=dict(torch=torch.__version__, exporter='torchscript (dynamo=False)'))

@@ -4,12 +4,11 @@
 manifest is complete. Every check here raises ValueError or FileNotFoundError
 with one line naming the file or value at fault.
 """
-import hashlib
 import json
-import math
-import os
 import os.path as osp
-from typing import Optional, Sequence
+from typing import Sequence
+
+from dynmm_plugins.utils.io import atomic_write, file_sha256
 
 MANIFEST = 'manifest.json'
 FORMAT = 'dynmm-onnx'
@@ -19,23 +18,12 @@ REQUIRED_KEYS = ('format', 'version', 'dynamic', 'classes', 'input', 'num_branch
                  'checkpoint', 'graphs', 'gflops')
 
 
-def sha256_of(path: str, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_manifest(manifest: dict, deploy_dir: str) -> str:
     """Write ``manifest.json`` atomically (a reader never sees half a file)."""
     path = osp.join(deploy_dir, MANIFEST)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
+    with atomic_write(path, 'w') as f:
         json.dump(manifest, f, indent=2)
         f.write('\n')
-    os.replace(tmp, path)
     return path
 
 
@@ -90,7 +78,7 @@ def check_checkpoint(manifest: dict, checkpoint: str) -> None:
     """Raise unless ``checkpoint`` is the file the graphs were exported from (by sha256)."""
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {checkpoint}')
-    digest = sha256_of(checkpoint)
+    digest = file_sha256(checkpoint)
     want = manifest['checkpoint'].get('sha256')
     if digest != want:
         raise ValueError(f'checkpoint {checkpoint} (sha256 {digest[:12]}...) is not the one the '
@@ -114,30 +102,3 @@ def check_input_size(manifest: dict, size: Sequence[int], source: str = 'input')
                          '(export again with --shape H W)')
 
 
-def check_gate_bias(bias: Optional[Sequence[float]], num_branches: int,
-                    source: str = 'gate_bias') -> Optional[list]:
-    """``bias`` as a list of ``num_branches`` finite floats, or None."""
-    if bias is None:
-        return None
-    try:
-        values = [float(v) for v in bias]
-    except (TypeError, ValueError):
-        raise ValueError(f'{source} must be a list of {num_branches} numbers, got {bias!r}') from None
-    if len(values) != num_branches or not all(math.isfinite(v) for v in values):
-        raise ValueError(f'{source} must be {num_branches} finite numbers (one per branch), '
-                         f'got {bias!r}')
-    return values
-
-
-def read_budget(path: str, num_branches: int) -> list:
-    """The ``gate_bias`` of a budget JSON file (``{"gate_bias": [...], ...}``)."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'budget file not found: {path}')
-    try:
-        with open(path) as f:
-            budget = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f'budget file {path} is not valid JSON: {exc}') from None
-    if not isinstance(budget, dict) or 'gate_bias' not in budget:
-        raise ValueError(f'budget file {path} has no "gate_bias" entry')
-    return check_gate_bias(budget['gate_bias'], num_branches, f'"gate_bias" of {path}')

@@ -4,8 +4,10 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .manifest import (check_checkpoint, check_classes, check_gate_bias, read_budget,
-                       read_manifest)
+from dynmm_plugins.core import check_gate_bias
+from dynmm_plugins.evaluation.budget import read_budget
+
+from .manifest import check_checkpoint, check_classes, read_manifest
 
 
 def _import_onnxruntime():
@@ -63,11 +65,12 @@ class OnnxDynMM:
         if gate_bias is not None and budget is not None:
             raise ValueError('give gate_bias or budget, not both')
         if budget is not None:
-            self.gate_bias = read_budget(budget, self.num_branches)
-        else:
-            self.gate_bias = check_gate_bias(
-                gate_bias if gate_bias is not None else self.manifest.get('gate_bias'),
-                self.num_branches)
+            # the budget belongs to the checkpoint the graphs were exported from
+            sha = self.manifest['checkpoint'].get('sha256')
+            gate_bias = read_budget(budget, num_branches=self.num_branches, checkpoint_sha256=sha)['gate_bias']
+        elif gate_bias is None:
+            gate_bias = self.manifest.get('gate_bias')
+        self.gate_bias = None if gate_bias is None else check_gate_bias(gate_bias, self.num_branches).tolist()
         if self.gate_bias is not None and not self.is_dynamic:
             raise ValueError('gate_bias needs a dynamic model; this export is static ESANet '
                              '(it has no gate)')

@@ -8,7 +8,6 @@ A budget file is the JSON that ``tools/calibrate_budget.py`` writes::
 It belongs to one checkpoint (its SHA-256): ``--budget FILE`` of the tools
 refuses it for another one, since the same bias moves another gate elsewhere.
 """
-import hashlib
 import json
 import os
 import os.path as osp
@@ -17,6 +16,7 @@ from typing import Dict, Optional, Tuple
 import torch
 
 from dynmm_plugins.core import calibrate_tau, check_gate_bias, target_from_fraction
+from dynmm_plugins.utils.io import file_sha256
 
 #: Keys every budget file has.
 BUDGET_KEYS = ('gate_bias', 'tau', 'target_gflops', 'realised_gflops', 'split', 'checkpoint_sha256')
@@ -24,16 +24,8 @@ BUDGET_KEYS = ('gate_bias', 'tau', 'target_gflops', 'realised_gflops', 'split', 
 SPLITS = ('val', 'test')
 
 
-def file_sha256(path: str) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_budget(path: str, checkpoint: Optional[str] = None, num_branches: Optional[int] = None) -> dict:
+def read_budget(path: str, checkpoint: Optional[str] = None, num_branches: Optional[int] = None,
+                checkpoint_sha256: Optional[str] = None) -> dict:
     """Read and check a budget file; ValueError (one line, naming the file) if it is unusable.
 
     Args:
@@ -42,6 +34,8 @@ def read_budget(path: str, checkpoint: Optional[str] = None, num_branches: Optio
             SHA-256 must be the file's ``checkpoint_sha256``.
         num_branches (int, optional): The model's branches; ``gate_bias`` must have
             one value per branch.
+        checkpoint_sha256 (str, optional): Instead of ``checkpoint``, its SHA-256 (as an
+            ONNX export's manifest records it).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'budget file not found: {path}')
@@ -62,12 +56,11 @@ def read_budget(path: str, checkpoint: Optional[str] = None, num_branches: Optio
         check_gate_bias(bias, len(bias) if num_branches is None else num_branches)
     except ValueError as exc:
         raise ValueError(f'budget file {path}: {exc}') from None
-    if checkpoint is not None:
-        have = file_sha256(checkpoint)
-        if budget['checkpoint_sha256'] != have:
-            raise ValueError(f'budget file {path} was calibrated for another checkpoint (sha256 '
-                             f'{str(budget["checkpoint_sha256"])[:12]}..., {checkpoint} has {have[:12]}...); '
-                             'recalibrate it with tools/calibrate_budget.py')
+    have = file_sha256(checkpoint) if checkpoint is not None else checkpoint_sha256
+    if have is not None and budget['checkpoint_sha256'] != have:
+        raise ValueError(f'budget file {path} was calibrated for another checkpoint (sha256 '
+                         f'{str(budget["checkpoint_sha256"])[:12]}..., {checkpoint or "this model"} has '
+                         f'{have[:12]}...); recalibrate it with tools/calibrate_budget.py')
     return budget
 
 

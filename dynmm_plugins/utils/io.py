@@ -1,5 +1,6 @@
 """Atomic file writes: a reader sees the old file or the complete new one, never half of it."""
 import contextlib
+import hashlib
 import os
 import os.path as osp
 import tempfile
@@ -42,3 +43,12 @@ def atomic_write(path: str, mode: str = 'wb', encoding: Optional[str] = None) ->
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def file_sha256(path: str) -> str:
+    """Hex SHA-256 of a file's bytes (how budget files and ONNX manifests name a checkpoint)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
