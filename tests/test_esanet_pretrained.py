@@ -117,11 +117,11 @@ def test_foreign_files_are_one_clear_error(tmp_path, content):
 
 
 @pytest.mark.parametrize('config,file', [
-    ('esanet/esanet_r34-nbt1d_nyuv2-480x640.py', 'r34_NBt1D.pth'),
-    ('dynmm/dynmm_esanet_r34-nbt1d_nyuv2-480x640.py', 'r34_NBt1D.pth'),
-    ('dynmm/dynmm_esanet_r34-nbt1d_best_nyuv2-480x640.py', 'r34_NBt1D.pth'),
-    ('esanet/esanet_r50_nyuv2-480x640.py', 'resnet50-19c8e357.pth'),
-    ('dynmm/dynmm_esanet_r50_nyuv2-480x640.py', 'resnet50-19c8e357.pth'),
+    ('esanet/esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py', 'r34_NBt1D.pth'),
+    ('dynmm/dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py', 'r34_NBt1D.pth'),
+    ('dynmm/dynmm_esanet_r34-nbt1d_1xb8-500ep-finetune_nyuv2-480x640.py', 'r34_NBt1D.pth'),
+    ('esanet/esanet_r50_1xb8-500ep_nyuv2-480x640.py', 'resnet50-19c8e357.pth'),
+    ('dynmm/dynmm_esanet_r50_1xb8-500ep_nyuv2-480x640.py', 'resnet50-19c8e357.pth'),
 ])
 def test_nyuv2_configs_initialise_the_encoders_from_imagenet(config, file):
     cfg = Config.fromfile(ROOT / 'mmseg_configs' / config)

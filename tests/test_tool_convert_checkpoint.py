@@ -18,7 +18,7 @@ from dynmm_plugins.converters.reference_checkpoint import map_reference_key  # n
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(ROOT, 'tools', 'convert_dynmm_checkpoint.py')
-R34 = os.path.join(ROOT, 'mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_nyuv2-480x640.py')
+R34 = os.path.join(ROOT, 'mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py')
 with open(os.path.join(ROOT, 'tests/data/skipgate_esanet_r34_nbt1d_state_dict_shapes.json')) as f:
     REFERENCE = json.load(f)
 REFERENCE_SHAPES = REFERENCE['state_dict_shapes']

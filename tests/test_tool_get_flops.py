@@ -16,7 +16,7 @@ from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STATIC = osp.join(REPO, 'mmseg_configs/esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
 DYNAMIC = osp.join(REPO, 'mmseg_configs/dynmm/dynmm_esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
-R34 = osp.join(REPO, 'mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_nyuv2-480x640.py')
+R34 = osp.join(REPO, 'mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py')
 SIZE = (64, 96)
 
 

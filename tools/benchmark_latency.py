@@ -15,7 +15,7 @@ branch's GFLOPs ratio to branch 4:
 
 Example (the README's numbers)::
 
-    python tools/benchmark_latency.py mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_nyuv2-480x640.py \\
+    python tools/benchmark_latency.py mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py \\
         --shape 480 640 --batch-size 1 --repeats 10 --warmup 2
 """
 import copy

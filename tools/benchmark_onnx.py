@@ -16,7 +16,7 @@ alike). Rows:
 Example (the README's numbers)::
 
     python tools/benchmark_onnx.py work_dirs/deploy/dynmm_r34 --threads 2 --repeats 10 \\
-        --config mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_nyuv2-480x640.py
+        --config mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py
 """
 import importlib.util
 import sys

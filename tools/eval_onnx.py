@@ -12,7 +12,7 @@ difference and how often the two gates chose the same branch.
 Example::
 
     python tools/eval_onnx.py work_dirs/deploy/dynmm_r34 \\
-        mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_nyuv2-480x640.py --split test \\
+        mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py --split test \\
         --checkpoint work_dirs/dynmm/iter_40000.pth --out work_dirs/deploy/eval.json
 """
 import importlib.util

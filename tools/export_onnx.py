@@ -11,7 +11,7 @@ graph matches PyTorch. Run the export with
 
 Example::
 
-    python tools/export_onnx.py mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_nyuv2-480x640.py \\
+    python tools/export_onnx.py mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py \\
         work_dirs/dynmm/iter_40000.pth --out work_dirs/deploy/dynmm_r34
 """
 import importlib.util

@@ -11,7 +11,7 @@ realised mean GFLOPs per image and the branch histogram are reported.
 
 Examples::
 
-    python tools/get_flops.py mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_nyuv2-480x640.py
+    python tools/get_flops.py mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py
     python tools/get_flops.py CONFIG --shape 240 320
     python tools/get_flops.py CONFIG --checkpoint work_dirs/x/iter_400.pth \\
         --cfg-options test_dataloader.dataset.data_root=data/synthetic_rgbd

@@ -7,7 +7,7 @@ _base_ = [
     '../_base_/models/upernet_r50-v1c-rgbd.py',
     '../_base_/datasets/synthetic_rgbd-120x160.py',
     'mmseg::_base_/default_runtime.py',
-    '../_base_/schedules/sgd_onecycle_synthetic.py',
+    '../_base_/schedules/sgd_onecycle_400it.py',
 ]
 # No ImageNet weights: the synthetic set needs none, and CI has no network.
 model = dict(

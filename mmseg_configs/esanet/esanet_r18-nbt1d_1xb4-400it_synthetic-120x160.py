@@ -6,7 +6,7 @@ _base_ = [
     '../_base_/models/esanet_r34-nbt1d.py',
     '../_base_/datasets/synthetic_rgbd-120x160.py',
     '../_base_/default_runtime.py',
-    '../_base_/schedules/sgd_onecycle_synthetic.py',
+    '../_base_/schedules/sgd_onecycle_400it.py',
 ]
 # ESANet's encoder downsamples by 32 and adds skips at every scale, so the
 # 120x160 images are zero-padded to 128x160 (the padding is cropped off again

@@ -13,7 +13,7 @@ class FoldBatchNormHook(Hook):
     alone. Outputs are unchanged up to float rounding (checked by
     :func:`~dynmm_plugins.deploy.fold_batchnorm`). Use it with ``mim test``::
 
-        _base_ = ['dynmm_esanet_r34-nbt1d_nyuv2-480x640.py']
+        _base_ = ['dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py']
         custom_hooks = [dict(type='FoldBatchNormHook')]
     """
 

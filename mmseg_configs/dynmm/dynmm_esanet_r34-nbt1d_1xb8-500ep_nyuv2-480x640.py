@@ -7,7 +7,7 @@ _base_ = [
     '../_base_/models/dynmm_esanet_r34-nbt1d.py',
     '../_base_/datasets/nyuv2_rgbd-480x640.py',
     '../_base_/default_runtime.py',
-    '../_base_/schedules/onecycle_sgd_500ep_nyuv2.py',
+    '../_base_/schedules/sgd_onecycle_500ep.py',
 ]
 
 # ImageNet-pretrained encoders, as the reference (ESANet's training code) by default:

@@ -1,10 +1,10 @@
 # The published best DynMM setting on NYUv2 (50.98 mIoU, >21% depth-encoder savings):
 # loss_ratio 1e-4, temperature 1.0 -> 0.001 over 500 epochs, no random phase,
 # finetuned from a checkpoint trained with hard gates. Produce that checkpoint by
-# training dynmm_esanet_r34-nbt1d_nyuv2-480x640.py with epoch_hard=0 (hard gates
+# training dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py with epoch_hard=0 (hard gates
 # from the start), or convert the reference release with
 # tools/convert_dynmm_checkpoint.py, and point load_from at it.
-_base_ = ['./dynmm_esanet_r34-nbt1d_nyuv2-480x640.py']
+_base_ = ['./dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py']
 
 loss_ratio = 1e-4
 temp = 1.0

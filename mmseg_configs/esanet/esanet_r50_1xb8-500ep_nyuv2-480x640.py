@@ -1,5 +1,5 @@
 # Static ESANet with ResNet50 (Bottleneck) encoders on NYUv2 480x640.
-_base_ = ['./esanet_r34-nbt1d_nyuv2-480x640.py']
+_base_ = ['./esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py']
 
 # torchvision's ResNet50 ImageNet weights, as ESANet uses for Bottleneck encoders
 # (https://download.pytorch.org/models/resnet50-19c8e357.pth; nothing is downloaded).
