@@ -35,6 +35,11 @@ data_preprocessor = dict(
     seg_pad_val=255,
     size=crop_size)
 
+# What PackSegInputs keeps of each sample: mmseg's keys plus the depth file and, on
+# the synthetic set, the scene kind.
+meta_keys = ('img_path', 'depth_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
+             'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label', 'scene_kind')
+
 # ESANet's training augmentation: random rescale by 1.0-1.4, random 480x640 crop,
 # HSV jitter on RGB only, horizontal flip. Depth is in `seg_fields` from
 # LoadDepthFromFile on, so Resize/RandomCrop/RandomFlip keep it aligned with the
@@ -59,10 +64,7 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     # BGR -> RGB, float32, depth appended as channel 3: (H, W, 4).
     dict(type='ConcatRGBD'),
-    dict(type='PackSegInputs',
-         meta_keys=('img_path', 'depth_path', 'seg_map_path', 'ori_shape',
-                    'img_shape', 'pad_shape', 'scale_factor', 'flip',
-                    'flip_direction', 'reduce_zero_label', 'scene_kind')),
+    dict(type='PackSegInputs', meta_keys=meta_keys),
 ]
 # Evaluation at the native resolution: no resize.
 test_pipeline = [
@@ -70,10 +72,7 @@ test_pipeline = [
     dict(type='LoadDepthFromFile'),
     dict(type='LoadCheckedAnnotations'),
     dict(type='ConcatRGBD'),
-    dict(type='PackSegInputs',
-         meta_keys=('img_path', 'depth_path', 'seg_map_path', 'ori_shape',
-                    'img_shape', 'pad_shape', 'scale_factor', 'flip',
-                    'flip_direction', 'reduce_zero_label', 'scene_kind')),
+    dict(type='PackSegInputs', meta_keys=meta_keys),
 ]
 
 train_dataloader = dict(
