@@ -3,7 +3,7 @@
 Example::
 
     python tools/make_synthetic_rgbd.py --out data/synthetic_rgbd \
-        --num-train 200 --num-test 50 --seed 0
+        --num-train 200 --num-val 50 --num-test 50 --seed 0
 
 Half of the scenes (``--depth-only-ratio``) hide their objects in RGB so that only
 depth reveals them; ``<out>/scene_kinds.json`` records which. See
@@ -42,6 +42,8 @@ def parse_args(argv=None):
                         help='training images (default: 200)')
     parser.add_argument('--num-test', type=int, default=50,
                         help='test images (default: 50)')
+    parser.add_argument('--num-val', type=int, default=0,
+                        help='validation images, split "val" (default: 0)')
     parser.add_argument('--height', type=int, default=120,
                         help='image height (default: 120)')
     parser.add_argument('--width', type=int, default=160,
@@ -62,7 +64,7 @@ def main(argv=None):
     args = parse_args(argv)
     start = time.perf_counter()
     kinds = _load_generator().make_synthetic_rgbd(
-        args.out, num_train=args.num_train, num_test=args.num_test,
+        args.out, num_train=args.num_train, num_test=args.num_test, num_val=args.num_val,
         height=args.height, width=args.width,
         depth_only_ratio=args.depth_only_ratio, seed=args.seed,
         max_objects=args.max_objects, progress=not args.no_progress)
