@@ -10,7 +10,11 @@ import pytest
 cv2 = pytest.importorskip('cv2')
 
 from dynmm_plugins.datasets.synthetic_rgbd import (  # noqa: E402
-    CLASS_COLOURS, NYU40_TO_13, OBJECT_CLASSES, make_synthetic_rgbd)
+    CLASS_COLOURS,
+    NYU40_TO_13,
+    OBJECT_CLASSES,
+    make_synthetic_rgbd,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 H, W = 48, 64
@@ -139,9 +143,44 @@ def test_depth_reveals_objects_in_depth_scenes(dataset):
         gaps.append(step[~background[:, :-1] & background[:, 1:]])
     gaps = np.concatenate(gaps)
     assert gaps.size > 100
-    # Every object stands in front of the background by at least the smallest class
-    # offset (250 mm), up to sensor noise: depth alone shows its outline.
+    # Every object stands at least 200 mm in front of the floor's nearest point (and
+    # of any farther object), up to sensor noise: depth alone shows its outline.
     assert gaps.min() > 150
+
+
+def test_depth_alone_determines_the_class(dataset):
+    """Object pixels lie in their class's depth band; band and outline identify the class."""
+    out, kinds = dataset
+    bands = {cls: band for cls, (_, _, band) in OBJECT_CLASSES.items()}
+    for split, names in kinds.items():
+        for name in names:
+            depth = _read(out / split / 'depth' / f'{name}.png').astype(np.float64)
+            labels = _read(out / split / 'labels_40' / f'{name}.png')
+            for cls, (lo, hi) in bands.items():
+                values = depth[labels == cls]
+                if values.size:
+                    # sensor noise: std 4e-7 d^2 (1.1 mm at 1.2 m, 3.1 mm at 2.8 m)
+                    assert lo - 20 <= values.min() and values.max() <= hi + 20, (name, cls)
+            background = depth[np.isin(labels, [1, 2])]
+            assert background.min() > max(hi for _, hi in bands.values()) + 100
+    # two classes per band, told apart by their outline
+    pairs = {}
+    for cls, (_, outline, band) in OBJECT_CLASSES.items():
+        pairs.setdefault(band, set()).add(outline)
+    assert all(outlines == {'rectangle', 'ellipse'} for outlines in pairs.values())
+
+
+def test_validation_split_leaves_train_and_test_unchanged(tmp_path):
+    args = dict(num_train=4, num_test=2, height=24, width=32, seed=5)
+    make_synthetic_rgbd(str(tmp_path / 'a'), **args)
+    kinds = make_synthetic_rgbd(str(tmp_path / 'b'), num_val=4, **args)
+    assert (tmp_path / 'b' / 'val.txt').read_text().split() == ['0007', '0008', '0009', '0010']
+    assert sorted(kinds['val'].values()) == ['depth', 'depth', 'rgb', 'rgb']
+    for split in ('train', 'test'):
+        assert _digest(tmp_path / 'a' / split) == _digest(tmp_path / 'b' / split)
+    assert not (tmp_path / 'a' / 'val.txt').exists()
+    meta = json.loads((tmp_path / 'b' / 'synthetic_rgbd.json').read_text())
+    assert meta['num_val'] == 4
 
 
 def test_cli_writes_dataset(tmp_path):
@@ -151,10 +190,11 @@ def test_cli_writes_dataset(tmp_path):
     spec.loader.exec_module(tool)
     assert tool.main(['--out', str(tmp_path), '--num-train', '3', '--num-test', '1',
                       '--height', '24', '--width', '32', '--depth-only-ratio',
-                      '0.34', '--seed', '1', '--no-progress']) == 0
+                      '0.34', '--seed', '1', '--num-val', '2', '--no-progress']) == 0
     kinds = json.loads((tmp_path / 'scene_kinds.json').read_text())
     assert list(kinds['train'].values()).count('depth') == 1
     assert len((tmp_path / 'test.txt').read_text().split()) == 1
+    assert len(kinds['val']) == 2
 
 
 def test_rejects_bad_arguments(tmp_path):
@@ -162,3 +202,5 @@ def test_rejects_bad_arguments(tmp_path):
         make_synthetic_rgbd(str(tmp_path), depth_only_ratio=1.5)
     with pytest.raises(ValueError, match='must be >= 1: an empty split'):
         make_synthetic_rgbd(str(tmp_path), num_train=0, num_test=0)
+    with pytest.raises(ValueError, match='num_val'):
+        make_synthetic_rgbd(str(tmp_path), num_val=-1)

@@ -1,48 +1,65 @@
 #!/usr/bin/env python
-"""The built-in DynMM demo: synthetic RGB-D data, static ESANet vs DynMM, on the CPU.
+"""The built-in DynMM demo: depth learned where only depth helps, routed there, skipped elsewhere.
 
-1. writes the synthetic RGB-D set (half of its scenes hide their objects in RGB,
-   so only depth reveals them) unless it is already there;
-2. trains static ESANet (R18-NBt1D), then finetunes it twice for the same number
-   of iterations with the same schedule: as DynMM (with the gate: random branches
-   first, then a soft gate whose temperature decays, then hard gates; the resource
-   loss charges the depth encoder's GFLOPs) and, as the fair baseline, as static
-   ESANet again; in-process with mmengine's Runner;
-3. evaluates both on the test set: mIoU, realised GFLOPs per image, the branch
-   histogram and where 'depth' and 'rgb' scenes were sent;
-4. runs a short robustness sweep (noise on depth, DynMM's protocol);
-5. measures the latency per image (batch 1, test images);
-6. prints the table and writes a report folder (summary.json, summary.md,
-   robustness.csv/json, miou_vs_noise.png, routing.png).
+On a synthetic RGB-D set it generates (half of the scenes hide their objects in RGB,
+so that only depth reveals them), on the CPU, in-process (mmengine's Runner):
+
+1. writes the set (train / val / test) unless it is already there;
+2. for each seed, trains three models the same way (ITERS iterations, then
+   FINETUNE more from that checkpoint):
+   - static ESANet (R18-NBt1D): every image fuses depth in all 4 stages;
+   - RGB-only: the same network with depth blanked (its own config), branch 0;
+   - DynMM: the finetuning phase with the gate (random branches, a soft gate whose
+     temperature decays, hard gates) and the resource loss, lambda tuned on val;
+   - with --noise-augment, DynMM again with depth noise on a third of the images
+     of its finetuning (the remedy for robustness);
+3. evaluates every model on the val split (the split tuning looks at) and on the
+   test split: mIoU per scene kind, realised GFLOPs, where the gate sent each kind;
+4. the robustness sweep: noise on RGB, on depth, on either, levels 0..1;
+5. measures the batch-1 latency per image (models interleaved);
+6. writes OUT/report: summary.json, summary.md, robustness.csv/json,
+   robustness.png, routing.png, examples.png, accuracy_compute.png.
+
+Numbers do not depend on the machine beyond float noise: torch runs with a fixed
+number of threads (--threads) and deterministic algorithms, every seed is fixed.
 
 Example::
 
-    python tools/run_demo.py                      # ~10 min on 2 CPU cores
-    python tools/run_demo.py --iters 60 --finetune-iters 40 --out work_dirs/demo_quick
-    python tools/run_demo.py --quick --out work_dirs/demo_smoke   # every step, tiny: ~1 min
+    python tools/run_demo.py                        # one seed, about 10 min on 2 cores
+    python tools/run_demo.py --seeds 0 1 2          # mean and spread over 3 seeds
+    python tools/run_demo.py --noise-augment        # also the robustness remedy
+    python tools/run_demo.py --tune-lambdas 0.05 0.1 0.2 0.4   # pick lambda on val
+    python tools/run_demo.py --quick                # the CI variant, under 2 min
 """
+import copy
 import os
 import os.path as osp
 import sys
 import time
-from typing import Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from dynmm_plugins.evaluation.noise import check_noise_level, check_noise_mode
 from dynmm_plugins.utils.cli import ArgumentParser, argparse_type, check_output_dir, run_tool
 
 PROG = 'run_demo.py'
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-STATIC_CONFIG = 'esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py'
-DYNAMIC_CONFIG = 'dynmm/dynmm_esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py'
-STATIC, DYNAMIC = 'ESANet (static)', 'DynMM'
+CONFIGS = dict(
+    static='esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py',
+    rgb_only='esanet/esanet_r18-nbt1d_rgb-only_1xb4-400it_synthetic-120x160.py',
+    dynmm='dynmm/dynmm_esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py',
+)
+CONFIGS['dynmm_noise_aug'] = CONFIGS['dynmm']
 
-# Defaults: the three trainings together take about as long as the rest of the
-# demo allows on 2 cores (see the README for measured times).
-DEFAULT_ITERS = 300
-DEFAULT_FINETUNE_ITERS = 200
-# --quick: every step of the demo on a tiny schedule (a smoke test; its numbers mean nothing)
-QUICK = dict(iters=2, finetune_iters=2, num_train=4, num_test=2, levels=[0.0, 1.0], num_runs=1,
-             latency_images=1)
+#: Settings of the full demo and of --quick; any flag given overrides them.
+PROFILES = dict(
+    full=dict(out='work_dirs/demo', size=(64, 96), num_train=200, num_val=50, num_test=100,
+              iters=300, finetune_iters=200, modes=[0, 1, 2], levels=[0.0, 0.5, 1.0],
+              latency_images=20),
+    quick=dict(out='work_dirs/demo_quick', size=(64, 96), num_train=12, num_val=6, num_test=8,
+               iters=3, finetune_iters=3, modes=[1, 2], levels=[0.0, 1.0], latency_images=2),
+)
+DEMO_OPTIMIZER = dict(type='AdamW', lr=1e-3, weight_decay=1e-4)
+DATA_SEED = 0  # one data set for every training seed: the seeds vary the training only
 
 
 def config_path(name: str) -> str:
@@ -54,185 +71,475 @@ def config_path(name: str) -> str:
     return osp.join(osp.dirname(mmseg_configs.__file__), name)
 
 
+def _size(text: str):
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f'image size must be an integer, got {text!r}') from None
+    if value < 32 or value % 32:
+        raise ValueError(f'image size must be a multiple of 32 (the encoder stride), got {value}')
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f'lambda must be a number >= 0, got {text!r}')
+    return value
+
+
 def parse_args(argv: Optional[Sequence[str]] = None):
     parser = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument('--out', default='work_dirs/demo', help='work folder (default: work_dirs/demo)')
+    parser.add_argument('--quick', action='store_true',
+                        help='tiny settings (CI, under 2 min): proves the pipeline, not DynMM')
+    parser.add_argument('--out', default=None, help='work folder (default: work_dirs/demo, '
+                                                   'work_dirs/demo_quick with --quick)')
     parser.add_argument('--data', default=None, help='synthetic data folder (default: OUT/data)')
-    parser.add_argument('--iters', type=int, default=DEFAULT_ITERS,
-                        help=f'training iterations of static ESANet (default: {DEFAULT_ITERS})')
+    parser.add_argument('--size', nargs=2, type=argparse_type(_size, 'size'), default=None,
+                        metavar=('H', 'W'), help='image size, multiples of 32 (default: 64 96)')
+    parser.add_argument('--iters', type=int, default=None,
+                        help='first training phase of every model (default: 300)')
     parser.add_argument('--finetune-iters', type=int, default=None,
-                        help='finetuning iterations of DynMM and of the static baseline '
-                             f'(default: {DEFAULT_FINETUNE_ITERS / DEFAULT_ITERS:.2g} x --iters)')
-    parser.add_argument('--num-train', type=int, default=200, help='training images (default: 200)')
-    parser.add_argument('--num-test', type=int, default=50, help='test images (default: 50)')
+                        help='second phase: DynMM\'s gate training, more of the same for the '
+                             'others (default: 200)')
+    parser.add_argument('--num-train', type=int, default=None, help='training images (default: 200)')
+    parser.add_argument('--num-val', type=int, default=None, help='validation images (default: 50)')
+    parser.add_argument('--num-test', type=int, default=None, help='test images (default: 100)')
+    parser.add_argument('--seeds', nargs='+', type=int, default=[0],
+                        help='training seeds; several give mean and spread (default: 0)')
+    parser.add_argument('--lambda', dest='loss_ratio', type=argparse_type(_positive_float, 'lambda'),
+                        default=None, help="DynMM's resource-loss weight (default: the config's, "
+                                           'tuned on val)')
+    parser.add_argument('--tune-lambdas', nargs='+', type=argparse_type(_positive_float, 'lambda'),
+                        default=None, help='train DynMM with each lambda (first seed), pick on '
+                                           'the val split and use it')
+    parser.add_argument('--noise-augment', action='store_true',
+                        help='also train DynMM with depth-noise augmentation (robustness remedy)')
     parser.add_argument('--modes', nargs='+', type=argparse_type(check_noise_mode, 'mode'),
-                        default=[-1, 1], help='robustness noise modes (default: -1 1)')
+                        default=None, help='robustness noise modes: 0 RGB, 1 depth, 2 either '
+                                           '(default: 0 1 2)')
     parser.add_argument('--levels', nargs='+', type=argparse_type(check_noise_level, 'level'),
-                        default=[0.0, 0.5, 1.0], help='robustness noise levels (default: 0 0.5 1)')
+                        default=None, help='robustness noise levels in [0, 1] (default: 0 0.5 1)')
     parser.add_argument('--num-runs', type=int, default=1, help='robustness runs (default: 1)')
-    parser.add_argument('--latency-images', type=int, default=20,
+    parser.add_argument('--latency-images', type=int, default=None,
                         help='test images timed at batch 1 (default: 20)')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch CPU threads (default: torch\'s choice)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch CPU threads, fixed so that the numbers do not depend on the '
+                             'machine (default: 1; more threads change float rounding, and on a '
+                             'busy machine they wait for each other)')
     parser.add_argument('--reuse', action='store_true',
                         help='keep checkpoints of an earlier run with the same settings')
-    parser.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
-    parser.add_argument('--quick', action='store_true',
-                        help='smoke test: every step on a tiny schedule (overrides '
-                             + ', '.join(f'--{k.replace("_", "-")} '
-                                         + (' '.join(map(str, v)) if isinstance(v, list) else str(v))
-                                         for k, v in QUICK.items())
-                             + '); the numbers mean nothing')
     args = parser.parse_args(argv)
-    if args.quick:
-        vars(args).update(QUICK)
-    if args.finetune_iters is None:
-        args.finetune_iters = max(1, round(args.iters * DEFAULT_FINETUNE_ITERS / DEFAULT_ITERS))
-    if args.threads is not None and args.threads < 1:
-        parser.error(f'--threads must be >= 1, got {args.threads}')
-    for name in ('iters', 'finetune_iters', 'num_train', 'num_test', 'num_runs', 'latency_images'):
+    profile = PROFILES['quick' if args.quick else 'full']
+    for key, value in profile.items():
+        if getattr(args, key) is None:
+            setattr(args, key, copy.deepcopy(value))
+    args.size = tuple(args.size)
+    for name in ('iters', 'finetune_iters', 'num_train', 'num_val', 'num_test', 'num_runs',
+                 'latency_images', 'threads'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f'--seeds must differ from each other, got {args.seeds}')
+    if any(s < 0 for s in args.seeds):
+        parser.error(f'--seeds must be >= 0, got {args.seeds}')
+    if args.tune_lambdas and args.loss_ratio is not None:
+        parser.error('--lambda and --tune-lambdas exclude each other')
     return args
 
 
-def _step(number: int, text: str) -> None:
-    print(f'\n[{number}/6] {text}', flush=True)
+def _step(text: str) -> None:
+    print(f'\n== {text}', flush=True)
 
 
-def _train(config: str, data: str, work_dir: str, iters: int, seed: int, reuse: bool,
-           load_from: Optional[str] = None, label: str = '') -> str:
-    from dynmm_plugins.apis.training import synthetic_train_config, train
-    checkpoint = osp.join(work_dir, f'iter_{iters}.pth')
-    if reuse and osp.isfile(checkpoint):
-        print(f'  reusing {checkpoint}')
+def set_reproducible(threads: int) -> None:
+    """Fixed thread count and deterministic algorithms: the numbers then depend on the seed only."""
+    import torch
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # already set (e.g. an earlier call in this process)
+    torch.use_deterministic_algorithms(True)
+
+
+# ---------------------------------------------------------------------------- training
+class Trainer:
+    """Trains the demo's models for one seed, reusing checkpoints with --reuse."""
+
+    def __init__(self, args, data: str, work: str, seed: int):
+        self.args, self.data, self.work, self.seed = args, data, work, seed
+        self.times: Dict[str, float] = {}
+        self.done: Dict[str, str] = {}  # checkpoints trained by this process, by name
+
+    def config(self, key: str, iters: int, work_dir: str, load_from: Optional[str] = None,
+               loss_ratio: Optional[float] = None):
+        from dynmm_plugins.apis.training import synthetic_train_config
+        # the second phase starts its own optimiser: no need to store this one
+        options = {'default_hooks.checkpoint.save_optimizer': False}
+        if loss_ratio is not None:
+            options['model.loss_resource.loss_weight'] = loss_ratio
+        cfg = synthetic_train_config(config_path(CONFIGS[key]), self.data, work_dir, iters,
+                                     size=self.args.size, load_from=load_from, seed=self.seed,
+                                     deterministic=True, cfg_options=options)
+        # The configs' SGD (ESANet's NYUv2 optimiser) needs thousands of iterations;
+        # AdamW learns the synthetic scenes within the demo's few hundred.
+        cfg.optim_wrapper.optimizer = dict(DEMO_OPTIMIZER)
+        for scheduler in cfg.param_scheduler:
+            if scheduler['type'] == 'OneCycleLR':
+                scheduler['eta_max'] = DEMO_OPTIMIZER['lr']
+        return cfg
+
+    def train(self, key: str, name: str, iters: int, load_from: Optional[str] = None,
+              loss_ratio: Optional[float] = None, hooks=()) -> str:
+        from dynmm_plugins.apis.training import train
+        if name in self.done:
+            return self.done[name]
+        work_dir = osp.join(self.work, name)
+        checkpoint = osp.join(work_dir, f'iter_{iters}.pth')
+        if self.args.reuse and osp.isfile(checkpoint):
+            print(f'  reusing {osp.relpath(checkpoint)}')
+            return checkpoint
+        cfg = self.config(key, iters, work_dir, load_from, loss_ratio)
+        start, cpu = time.time(), time.process_time()
+        checkpoint = train(cfg, progress=f'{name} (seed {self.seed})', hooks=hooks)
+        self.times[name] = round(time.time() - start, 1)
+        self.times[name + '_cpu'] = round(time.process_time() - cpu, 1)
+        print(f'  {name}: {iters} iterations in {self.times[name]:.0f} s '
+              f'({self.times[name + "_cpu"]:.0f} s CPU)')
+        self.done[name] = checkpoint
         return checkpoint
-    cfg = synthetic_train_config(config, data, work_dir, iters, load_from=load_from, seed=seed)
-    start = time.time()
-    checkpoint = train(cfg, progress=label)
-    print(f'  {label}: {iters} iterations in {time.time() - start:.0f} s -> {checkpoint}')
-    return checkpoint
+
+    def pretrained(self, key: str) -> str:
+        """First phase of ``key`` ('static' or 'rgb_only')."""
+        return self.train(key, f'{key}_phase1', self.args.iters)
+
+    def finetuned(self, key: str, loss_ratio: Optional[float] = None) -> str:
+        """Second phase of ``key``: static/rgb_only continue, DynMM finetunes the static model."""
+        from dynmm_plugins.apis.training import DepthNoiseAugmentHook
+        if key in ('static', 'rgb_only'):
+            return self.train(key, key, self.args.finetune_iters, self.pretrained(key))
+        hooks = [DepthNoiseAugmentHook(seed=self.seed)] if key == 'dynmm_noise_aug' else []
+        name = key if loss_ratio is None else f'{key}_lambda{loss_ratio:g}'
+        return self.train(key, name, self.args.finetune_iters, self.pretrained('static'),
+                          loss_ratio, hooks)
+
+
+# ---------------------------------------------------------------------------- evaluation
+def split_dataloader(cfg, split: str):
+    """The config's test dataloader on another split of the same data root."""
+    from mmengine.runner import Runner
+    loader = copy.deepcopy(cfg.test_dataloader)
+    loader['dataset']['split'] = split
+    loader.update(num_workers=0, persistent_workers=False)
+    return Runner.build_dataloader(loader)
+
+
+class Evaluated:
+    """A trained model with its config and test/val dataloaders and evaluators."""
+
+    def __init__(self, trainer: Trainer, key: str, checkpoint: str, loss_ratio=None):
+        from dynmm_plugins.apis.model_loading import build_model
+        from dynmm_plugins.evaluation.test_loop import build_evaluator
+        self.key = key
+        self.cfg = trainer.config(key, 1, osp.join(trainer.work, 'eval'), loss_ratio=loss_ratio)
+        self.model = build_model(self.cfg, checkpoint, config_name=f'config {CONFIGS[key]}')
+        self.loaders = {split: split_dataloader(self.cfg, split) for split in ('val', 'test')}
+        self.evaluator = {s: build_evaluator(self.cfg, d) for s, d in self.loaders.items()}
+
+    def kind_evaluator(self, split: str):
+        from dynmm_plugins.evaluation.test_loop import build_evaluator
+        return lambda: build_evaluator(self.cfg, self.loaders[split])
+
+    def clean(self, split: str) -> dict:
+        from dynmm_plugins.evaluation.robustness import robustness_eval
+        return robustness_eval(self.model, self.loaders[split], self.evaluator[split], -1, 0.0, 1,
+                               label=self.key, kind_evaluator=self.kind_evaluator(split))
+
+    def sweep(self, modes, levels, num_runs) -> List[dict]:
+        from dynmm_plugins.evaluation.robustness import robustness_sweep
+        return robustness_sweep([(self.key, self.model)], self.loaders['test'],
+                                self.evaluator['test'], [-1] + list(modes), levels, num_runs,
+                                kind_evaluator=self.kind_evaluator('test'))
+
+
+def pick_lambda(static_val: dict, candidates: Dict[float, dict]) -> float:
+    """The val-split rule: the cheapest lambda within 1 mIoU point of static ESANet on val.
+
+    ``candidates`` maps lambda to :func:`~dynmm_plugins.visualization.demo_report.model_record`
+    on the val split; without any within a point, the most accurate one.
+    """
+    close = {lam: r for lam, r in candidates.items() if r['miou'] >= static_val['miou'] - 1.0}
+    if close:
+        return min(close, key=lambda lam: (close[lam]['gflops_per_image'], -close[lam]['miou']))
+    return max(candidates, key=lambda lam: candidates[lam]['miou'])
+
+
+def tune_lambda(args, trainer: Trainer) -> dict:
+    """Train DynMM with every lambda of --tune-lambdas and choose one on the val split."""
+    from dynmm_plugins.visualization.demo_report import model_record
+    static = model_record(Evaluated(trainer, 'static', trainer.finetuned('static')).clean('val'))
+    candidates = {}
+    for lam in args.tune_lambdas:
+        ev = Evaluated(trainer, 'dynmm', trainer.finetuned('dynmm', lam), lam)
+        candidates[lam] = model_record(ev.clean('val'))
+        kinds = candidates[lam]['depth_branch_fraction_by_scene_kind']
+        print(f'  lambda {lam:g}: val mIoU {candidates[lam]["miou"]:.2f} (static '
+              f'{static["miou"]:.2f}), {candidates[lam]["gflops_per_image"]:.3f} GFLOPs/image, '
+              f"depth branches: 'depth' scenes {100 * kinds.get('depth', 0):.0f}%, 'rgb' scenes "
+              f"{100 * kinds.get('rgb', 0):.0f}%")
+    chosen = pick_lambda(static, candidates)
+    print(f'  chosen on val: lambda {chosen:g}')
+    return dict(rule='cheapest lambda whose val mIoU is within 1 point of static ESANet '
+                     '(else the most accurate)', split='val', seed=trainer.seed, chosen=chosen,
+                static_val=static, candidates={f'{k:g}': v for k, v in candidates.items()})
+
+
+def example_rows(evaluated: Dict[str, 'Evaluated'], per_kind: int = 2) -> List[dict]:
+    """A few test scenes of each kind with every model's prediction and DynMM's branch."""
+    import cv2
+    import numpy as np
+    import torch
+    from mmengine.dataset import pseudo_collate
+
+    from dynmm_plugins.visualization.demo_report import MODEL_NAMES
+    dataset = evaluated['static'].loaders['test'].dataset
+    picked = {}
+    for i in range(len(dataset)):
+        kind = dataset.get_data_info(i).get('scene_kind')
+        if kind is not None and len(picked.setdefault(kind, [])) < per_kind:
+            picked[kind].append(i)
+    rows = []
+    for kind in ('rgb', 'depth'):
+        for index in picked.get(kind, []):
+            info = dataset.get_data_info(index)
+            rgb = cv2.cvtColor(cv2.imread(info['img_path']), cv2.COLOR_BGR2RGB)
+            depth = cv2.imread(info['depth_path'], cv2.IMREAD_UNCHANGED).astype(np.float32)
+            row = dict(label=f"'{kind}' scene", rgb=rgb, depth=depth, predictions=[])
+            for key in ('rgb_only', 'static', 'dynmm'):
+                if key not in evaluated:
+                    continue
+                ev = evaluated[key]
+                item = ev.loaders['test'].dataset[index]
+                with torch.no_grad():
+                    data = ev.model.data_preprocessor(pseudo_collate([item]), False)
+                    result = ev.model.predict(data['inputs'], data['data_samples'])[0]
+                row['gt'] = result.gt_sem_seg.data[0].numpy()
+                title = MODEL_NAMES[key]
+                if key == 'dynmm':
+                    title += f' (branch {int(ev.model.last_gate_weights.argmax(1)[0])})'
+                row['predictions'].append((title, result.pred_sem_seg.data[0].numpy()))
+            rows.append(row)
+    return rows
+
+
+def branch_curve(ev: 'Evaluated') -> List[tuple]:
+    """(GFLOPs, mIoU, 'branch k') of DynMM with every test image forced onto branch k."""
+    from dynmm_plugins.evaluation.test_loop import evaluate
+    points = []
+    for branch in range(ev.model.num_branches):
+        with ev.model.gate_override('fixed', branch=branch):
+            result = evaluate(ev.model, ev.loaders['test'], ev.evaluator['test'])
+        points.append((result['routing']['gflops_per_image'], result['mIoU'], f'branch {branch}'))
+    return points
+
+
+def run_seed(args, data: str, seed: int, loss_ratio: Optional[float], keys: Sequence[str],
+             first: bool, report_dir: str) -> dict:
+    """Train, evaluate, sweep and time every model for one seed."""
+    import torch
+
+    from dynmm_plugins.analysis.latency import latency_per_image, load_average
+    from dynmm_plugins.visualization.demo_report import model_record
+    trainer = Trainer(args, data, osp.join(osp.abspath(args.out), f'seed{seed}'), seed)
+    times = {}
+    _step(f'seed {seed}: training ({args.iters} + {args.finetune_iters} iterations per model)')
+    t, cpu = time.time(), time.process_time()
+    checkpoints = {k: trainer.finetuned(k, loss_ratio if k.startswith('dynmm') else None)
+                   for k in keys}
+    times['train_s'] = round(time.time() - t, 1)
+    times['train_cpu_s'] = round(time.process_time() - cpu, 1)
+    times['train_by_model_s'] = dict(trainer.times)
+
+    _step(f'seed {seed}: evaluating on val and test, robustness sweep')
+    t, cpu = time.time(), time.process_time()
+    evaluated = {k: Evaluated(trainer, k, checkpoints[k], loss_ratio if k.startswith('dynmm') else None)
+                 for k in keys}
+    val = {k: model_record(ev.clean('val')) for k, ev in evaluated.items()}
+    sweep = []
+    for key, ev in evaluated.items():
+        rows = ev.sweep(args.modes, args.levels, args.num_runs)
+        sweep += rows
+        clean = rows[0]
+        print(f'  {key}: test mIoU {clean["miou_mean"]:.2f} ('
+              + ', '.join(f"'{k}' {v:.2f}" for k, v in clean.get('miou_by_scene_kind', {}).items())
+              + f'), {clean["routing"]["gflops_per_image"]:.3f} GFLOPs/image')
+    times['evaluate_s'] = round(time.time() - t, 1)
+    times['evaluate_cpu_s'] = round(time.process_time() - cpu, 1)
+
+    t = time.time()
+    inputs = []
+    static = evaluated['static']
+    for batch in static.loaders['test']:
+        inputs += list(static.model.data_preprocessor(batch, False)['inputs'].split(1))
+        if len(inputs) >= args.latency_images:
+            break
+    load_before = load_average()
+    latency = latency_per_image({k: ev.model for k, ev in evaluated.items()},
+                                inputs[:args.latency_images])
+    times['latency_s'] = round(time.time() - t, 1)
+    clean_rows = {r['model']: r for r in sweep if r['mode'] == -1}
+    models = {k: model_record(clean_rows[k], latency[k]['median_ms']) for k in keys}
+    extra = {}
+    if first:
+        t = time.time()
+        from dynmm_plugins.visualization.report import plot_segmentation_examples
+        classes = list(static.loaders['test'].dataset.metainfo['classes'])
+        extra['examples_png'] = plot_segmentation_examples(
+            example_rows(evaluated), osp.join(report_dir, 'examples.png'), classes,
+            f'Test scenes (seed {seed}): predictions and the branch DynMM chose')
+        extra['branch_curve'] = branch_curve(evaluated['dynmm'])
+        times['examples_s'] = round(time.time() - t, 1)
+    return dict(seed=seed, models=models, val=val, robustness=sweep, latency=latency,
+                checkpoints=checkpoints, times=times, load_average=load_before,
+                torch_threads=torch.get_num_threads(), **extra)
+
+
+# ---------------------------------------------------------------------------- report
+def routing_summary(record: dict) -> dict:
+    """A RoutingRecorder-like summary (for the routing plot) from an aggregated record."""
+    def describe(histogram):
+        total = max(sum(histogram), 1)
+        fractions = [c / total for c in histogram]
+        return dict(branch_histogram=histogram, branch_fractions=fractions,
+                    mean_branch=sum(i * f for i, f in enumerate(fractions)))
+    out = describe(record['branch_histogram'])
+    out['by_scene_kind'] = {k: describe(h) for k, h in record['branch_histogram_by_scene_kind'].items()}
+    return out
+
+
+def write_report(args, report_dir: str, per_seed: List[dict], tuning: Optional[dict],
+                 loss_ratio: float, data: str, start: float) -> dict:
+    import torch
+
+    from dynmm_plugins.visualization.demo_report import (
+        MODEL_NAMES,
+        aggregate_records,
+        all_finite,
+        check_targets,
+        format_summary,
+        mean_robustness_rows,
+        robustness_drops,
+    )
+    from dynmm_plugins.visualization.report import (
+        plot_accuracy_compute,
+        plot_branch_histograms,
+        plot_robustness_panels,
+        write_json,
+        write_robustness_csv,
+    )
+    keys = list(per_seed[0]['models'])
+    models = {k: aggregate_records([s['models'][k] for s in per_seed]) for k in keys}
+    val = {k: aggregate_records([s['val'][k] for s in per_seed]) for k in keys}
+    for k in val:
+        val[k].pop('per_seed')
+    targets = check_targets(models)
+    targets_per_seed = {s['seed']: check_targets(s['models']) for s in per_seed}
+    sweep = mean_robustness_rows([s['robustness'] for s in per_seed])
+    drops = robustness_drops(sweep)
+    names = {k: MODEL_NAMES[k] for k in keys}
+    files = dict(
+        robustness_csv=write_robustness_csv(sweep, osp.join(report_dir, 'robustness.csv')),
+        robustness_json=write_json(dict(rows=sweep, per_seed=[s['robustness'] for s in per_seed],
+                                        drops=drops), osp.join(report_dir, 'robustness.json')),
+        robustness_png=plot_robustness_panels(
+            sweep, osp.join(report_dir, 'robustness.png'), names,
+            f'Synthetic RGB-D: mIoU under noise (mean over {len(per_seed)} seed(s))'),
+        routing_png=plot_branch_histograms(
+            {names[k]: routing_summary(models[k]) for k in keys if k.startswith('dynmm')},
+            osp.join(report_dir, 'routing.png'), "Where DynMM's gate sends each scene kind (test)"),
+        examples_png=per_seed[0].get('examples_png'))
+    first = per_seed[0]
+    if first.get('branch_curve'):
+        m0 = first['models']
+        points = {'DynMM forced onto one branch': first['branch_curve']}
+        for k in keys:
+            points[MODEL_NAMES[k]] = [(m0[k]['gflops_per_image'], m0[k]['miou'], '')]
+        files['accuracy_compute_png'] = plot_accuracy_compute(
+            points, osp.join(report_dir, 'accuracy_compute.png'),
+            f'Test mIoU vs realised compute (seed {first["seed"]})')
+    total = time.time() - start
+    total_cpu = time.process_time()
+    notes = [f'{len(per_seed)} seed(s) {[s["seed"] for s in per_seed]}: numbers are means'
+             + (' +- population std over seeds' if len(per_seed) > 1 else ''),
+             f'every model: {args.iters} + {args.finetune_iters} iterations at '
+             f'{args.size[0]}x{args.size[1]}, batch 4; DynMM finetunes static ESANet after '
+             f'{args.iters} with lambda {loss_ratio:g}'
+             + (' (chosen on the val split)' if tuning else ''),
+             f'data: {args.num_train} train / {args.num_val} val / {args.num_test} test images '
+             f'(half of each split \'depth\' scenes), seed {DATA_SEED}',
+             f'wall time {total:.0f} s ({total_cpu:.0f} s CPU); torch {torch.__version__}, {args.threads} threads, '
+             f'deterministic algorithms; load average at the start of timing '
+             f'{first["load_average"]}']
+    summary = dict(
+        models=models, targets=targets, all_targets_passed=all(t['passed'] for t in targets),
+        targets_per_seed=targets_per_seed, validation=val, tuning=tuning, loss_ratio=loss_ratio,
+        robustness=dict(drops=drops, rows=sweep), seeds=[s['seed'] for s in per_seed],
+        settings={k: v for k, v in vars(args).items()}, data=data,
+        configs={k: config_path(CONFIGS[k]) for k in keys},
+        checkpoints={s['seed']: s['checkpoints'] for s in per_seed},
+        times=dict(total_s=round(total, 1), total_cpu_s=round(total_cpu, 1), per_seed={s['seed']: s['times'] for s in per_seed}),
+        machine=dict(torch=torch.__version__, threads=args.threads,
+                     load_average=[s['load_average'] for s in per_seed]),
+        latency={s['seed']: s['latency'] for s in per_seed}, files=files)
+    summary['all_numbers_finite'] = all_finite(dict(models=models, targets=targets, drops=drops))
+    md = format_summary(models, targets, drops, markdown=True, notes=notes)
+    images = [f'![{n}]({n}.png)' for n in ('robustness', 'routing', 'examples', 'accuracy_compute')
+              if files.get(f'{n}_png')]
+    with open(osp.join(report_dir, 'summary.md'), 'w') as f:
+        f.write('# DynMM demo on the synthetic RGB-D set\n\n' + md + '\n\n' + '\n\n'.join(images) + '\n')
+    files['summary_md'] = osp.join(report_dir, 'summary.md')
+    files['summary_json'] = write_json(summary, osp.join(report_dir, 'summary.json'))
+    print('\n' + format_summary(models, targets, drops, notes=notes))
+    print('\nwrote ' + ', '.join(osp.relpath(p) for p in files.values() if p))
+    return summary
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     check_output_dir(args.out, '--out')  # before minutes of training, not after
     start = time.time()
-    import torch
+    set_reproducible(args.threads)
+    from mmengine.config import Config
 
-    from dynmm_plugins.analysis.latency import latency_per_image, load_average
-    from dynmm_plugins.apis.model_loading import load_model
-    from dynmm_plugins.evaluation.robustness import robustness_sweep
-    from dynmm_plugins.evaluation.test_loop import build_evaluator, build_test_dataloader
-    from dynmm_plugins.visualization.demo_report import ensure_synthetic_data, format_summary
-    from dynmm_plugins.visualization.report import (
-        plot_branch_histograms,
-        plot_miou_vs_noise,
-        write_json,
-        write_robustness_csv,
-    )
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    from dynmm_plugins.visualization.demo_report import ensure_synthetic_data
     out = osp.abspath(args.out)
     data = osp.abspath(args.data or osp.join(out, 'data'))
     report_dir = osp.join(out, 'report')
     os.makedirs(report_dir, exist_ok=True)
-    static_cfg, dynamic_cfg = config_path(STATIC_CONFIG), config_path(DYNAMIC_CONFIG)
-    times = {}
 
-    _step(1, f'synthetic RGB-D data in {data}')
-    t = time.time()
-    made = ensure_synthetic_data(data, args.num_train, args.num_test, seed=args.seed)
-    print(f'  {"generated" if made else "found"} {args.num_train} train / {args.num_test} test images')
-    times['data_s'] = time.time() - t
+    _step(f'synthetic RGB-D data in {data}')
+    made = ensure_synthetic_data(data, args.num_train, args.num_test, seed=DATA_SEED,
+                                 height=args.size[0], width=args.size[1], num_val=args.num_val)
+    print(f'  {"generated" if made else "found"} {args.num_train} train / {args.num_val} val / '
+          f'{args.num_test} test images, {args.size[0]}x{args.size[1]}')
 
-    _step(2, f'training static ESANet ({args.iters} it.), then finetuning it '
-             f'({args.finetune_iters} it.) as DynMM and as static ESANet')
-    t = time.time()
-    pretrained = _train(static_cfg, data, osp.join(out, 'esanet_pretrain'), args.iters, args.seed,
-                        args.reuse, label='ESANet (pretrain)')
-    times['train_pretrain_s'] = time.time() - t
-    t = time.time()
-    static_ckpt = _train(static_cfg, data, osp.join(out, 'esanet_static'), args.finetune_iters,
-                         args.seed, args.reuse, load_from=pretrained, label='ESANet (finetune)')
-    times['train_static_s'] = time.time() - t
-    t = time.time()
-    print('  (DynMM\'s gate is new: mmengine reports its weights as missing from the static '
-          'checkpoint, as expected)')
-    dynamic_ckpt = _train(dynamic_cfg, data, osp.join(out, 'dynmm'), args.finetune_iters, args.seed,
-                          args.reuse, load_from=pretrained, label='DynMM (finetune)')
-    times['train_dynamic_s'] = time.time() - t
-
-    _step(3, 'evaluating both models on the test set, and 4. the robustness sweep')
-    t = time.time()
-    options = {'test_dataloader.dataset.data_root': data, 'test_dataloader.num_workers': 0}
-    static_model, cfg = load_model(static_cfg, static_ckpt, options)
-    dynamic_model, _ = load_model(dynamic_cfg, dynamic_ckpt, options)
-    dataloader = build_test_dataloader(cfg)
-    evaluator = build_evaluator(cfg, dataloader)
-    models = {STATIC: static_model, DYNAMIC: dynamic_model}
-    modes = sorted(set(args.modes) | {-1})  # the clean numbers are the summary's
-    sweep = robustness_sweep(list(models.items()), dataloader, evaluator, modes, args.levels,
-                             args.num_runs, progress=True,
-                             kind_evaluator=lambda: build_evaluator(cfg, dataloader))
-    results = {}
-    for row in sweep:
-        if row['mode'] == -1:
-            results[row['model']] = dict(mIoU=row['miou_mean'], routing=row['routing'],
-                                         gate=row['gate'],
-                                         mIoU_by_scene_kind=row.get('miou_by_scene_kind', {}))
-    times['evaluate_s'] = time.time() - t
-
-    _step(5, f'latency per image (batch 1, {args.latency_images} test images, '
-             f'{torch.get_num_threads()} threads)')
-    t = time.time()
-    inputs = []
-    for batch in dataloader:
-        x = static_model.data_preprocessor(batch, False)['inputs']
-        inputs += list(x.split(1))
-        if len(inputs) >= args.latency_images:
-            break
-    load_before = load_average()
-    latency = latency_per_image(models, inputs[:args.latency_images])
-    for name, lat in latency.items():
-        results[name]['latency_ms'] = lat['median_ms']
-        print(f'  {name}: median {lat["median_ms"]:.1f} ms, mean {lat["mean_ms"]:.1f} ms per image')
-    times['latency_s'] = time.time() - t
-
-    _step(6, f'report in {report_dir}')
-    sweep_shown = [r for r in sweep if r['mode'] != -1]
-    files = dict(
-        robustness_csv=write_robustness_csv(sweep, osp.join(report_dir, 'robustness.csv')),
-        robustness_json=write_json(sweep, osp.join(report_dir, 'robustness.json')),
-        miou_vs_noise=plot_miou_vs_noise(sweep, osp.join(report_dir, 'miou_vs_noise.png'),
-                                         'Synthetic RGB-D: mIoU under noise'),
-        routing=plot_branch_histograms({n: r['routing'] for n, r in results.items()},
-                                       osp.join(report_dir, 'routing.png')))
-    times['total_s'] = time.time() - start
-    notes = [f'both models: {args.iters} iterations of static ESANet, then {args.finetune_iters} '
-             'of finetuning (DynMM with its gate schedule and resource loss; static ESANet as is)',
-             f'wall time {times["total_s"]:.0f} s (data {times["data_s"]:.0f}, training '
-             f'{times["train_pretrain_s"]:.0f} + {times["train_static_s"]:.0f} + '
-             f'{times["train_dynamic_s"]:.0f}, evaluation and sweep '
-             f'{times["evaluate_s"]:.0f}, latency {times["latency_s"]:.0f}); torch threads '
-             f'{torch.get_num_threads()}, load average {load_before}',
-             f'GFLOPs are realised per image at the padded test input '
-             f'{"x".join(map(str, results[DYNAMIC]["routing"]["input_sizes"][0]))}: the cost of the '
-             'branch each image took']
-    text = format_summary(results, sweep_shown, STATIC, DYNAMIC, notes=notes)
-    md = format_summary(results, sweep_shown, STATIC, DYNAMIC, markdown=True, notes=notes)
-    with open(osp.join(report_dir, 'summary.md'), 'w') as f:
-        f.write('# DynMM demo on the synthetic RGB-D set\n\n' + md + '\n\n'
-                '![mIoU vs noise](miou_vs_noise.png)\n\n![routing](routing.png)\n')
-    files['summary_md'] = osp.join(report_dir, 'summary.md')
-    summary = dict(settings=vars(args), data=data,
-                   checkpoints={'pretrain': pretrained, STATIC: static_ckpt, DYNAMIC: dynamic_ckpt},
-                   configs={STATIC: static_cfg, DYNAMIC: dynamic_cfg}, results=results,
-                   robustness=sweep, latency=latency, times=times, load_average=load_before,
-                   torch_threads=torch.get_num_threads(), files=files)
-    files['summary_json'] = write_json(summary, osp.join(report_dir, 'summary.json'))
-    print('\n' + text)
-    print('\nwrote ' + ', '.join(osp.relpath(p) for p in files.values() if p))
+    tuning = None
+    loss_ratio = args.loss_ratio
+    if args.tune_lambdas:
+        _step(f'tuning lambda on the val split (seed {args.seeds[0]}): {args.tune_lambdas}')
+        tuning = tune_lambda(args, Trainer(args, data, osp.join(out, f'seed{args.seeds[0]}'),
+                                           args.seeds[0]))
+        loss_ratio = tuning['chosen']
+    if loss_ratio is None:
+        loss_ratio = float(Config.fromfile(config_path(CONFIGS['dynmm'])).loss_ratio)
+    keys = ['static', 'dynmm', 'rgb_only'] + (['dynmm_noise_aug'] if args.noise_augment else [])
+    per_seed = [run_seed(args, data, seed, loss_ratio, keys, i == 0, report_dir)
+                for i, seed in enumerate(args.seeds)]
+    write_report(args, report_dir, per_seed, tuning, loss_ratio, data, start)
     return 0
 
 

@@ -7,7 +7,7 @@ the one-cycle LR spans the new budget and the gate schedule's epochs are rescale
 with it.
 """
 import os.path as osp
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 from mmengine.hooks import Hook
 
@@ -33,7 +33,8 @@ def _set_size(cfg, size: Tuple[int, int]) -> None:
 def synthetic_train_config(config: str, data_root: str, work_dir: str, iters: int,
                            batch_size: Optional[int] = None, size: Optional[Tuple[int, int]] = None,
                            load_from: Optional[str] = None, seed: int = 0, num_workers: int = 0,
-                           log_level: str = 'WARNING', cfg_options: Optional[dict] = None):
+                           log_level: str = 'WARNING', cfg_options: Optional[dict] = None,
+                           deterministic: bool = False):
     """A training config for ``iters`` iterations on ``data_root`` (no validation during training).
 
     Args:
@@ -51,6 +52,8 @@ def synthetic_train_config(config: str, data_root: str, work_dir: str, iters: in
         num_workers (int): Dataloader workers. Default: 0.
         log_level (str): mmengine log level. Default: 'WARNING'.
         cfg_options (dict, optional): Further overrides, merged last.
+        deterministic (bool): Ask mmengine for deterministic algorithms
+            (``randomness.deterministic``). Default: False.
     """
     from mmengine.config import Config
     if not osp.isfile(config):
@@ -62,7 +65,7 @@ def synthetic_train_config(config: str, data_root: str, work_dir: str, iters: in
     old_iters = cfg.train_cfg['max_iters']
     cfg.work_dir = work_dir
     cfg.log_level = log_level
-    cfg.randomness = dict(seed=seed)
+    cfg.randomness = dict(seed=seed, deterministic=deterministic)
     cfg.load_from = load_from
     cfg.resume = False
     cfg.train_cfg['max_iters'] = iters
@@ -81,6 +84,8 @@ def synthetic_train_config(config: str, data_root: str, work_dir: str, iters: in
     cfg.default_hooks.logger['interval'] = max(1, min(20, iters))
     for key in ('train_dataloader', 'test_dataloader'):
         loader = cfg[key]
+        if loader is None:
+            continue
         loader.dataset['data_root'] = data_root
         loader['num_workers'] = num_workers
         loader['persistent_workers'] = num_workers > 0
@@ -91,6 +96,59 @@ def synthetic_train_config(config: str, data_root: str, work_dir: str, iters: in
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
+
+
+class DepthNoiseAugmentHook(Hook):
+    """Corrupt the depth of some training images with the robustness protocol's noise.
+
+    The remedy the DynMM paper's robustness study suggests: a gate (and a network)
+    that has seen noisy depth in training can learn to rely less on it. Each image
+    of a batch gets, with probability ``prob``, ``level * mean(|d|) * N(0, 1)``
+    added to its depth channel, with ``level`` uniform in ``[0, max_level]`` and
+    ``d`` the image's depth as the data preprocessor normalises it; this is the
+    noise :class:`~dynmm_plugins.evaluation.noise.ModalityNoise` adds at test time,
+    expressed in millimetres before normalisation. The noise comes from its own
+    seeded generator, so a run stays reproducible.
+
+    Args:
+        prob (float): Probability that an image gets noise. Default: 1/3 (the
+            protocol's share of corrupted batches).
+        max_level (float): Largest noise level. Default: 1.0.
+        channel (int): Depth channel of the packed inputs. Default: 3.
+        seed (int): Seed of the noise generator. Default: 0.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self, prob: float = 1 / 3, max_level: float = 1.0, channel: int = 3,
+                 seed: int = 0):
+        if not 0 <= prob <= 1 or not 0 <= max_level:
+            raise ValueError(f'need 0 <= prob <= 1 and max_level >= 0, got {prob}, {max_level}')
+        self.prob, self.max_level, self.channel, self.seed = prob, max_level, channel, seed
+        self.generator = None
+
+    def before_train(self, runner) -> None:
+        import torch
+        self.generator = torch.Generator().manual_seed(self.seed)
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        import torch
+        from mmengine.model import is_model_wrapper
+        if not data_batch or 'inputs' not in data_batch:
+            return
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        pre = model.data_preprocessor
+        mean, std = float(pre.mean[self.channel]), float(pre.std[self.channel])
+        for x in data_batch['inputs']:
+            draw = torch.rand(2, generator=self.generator)
+            if float(draw[0]) >= self.prob:
+                continue
+            level = float(draw[1]) * self.max_level
+            depth = x[self.channel].float()
+            scale = ((depth - mean) / std).abs().mean() * std
+            noise = torch.randn(depth.shape, generator=self.generator)
+            # in place: the runner passes this very batch on to train_step
+            x[self.channel] = (depth + level * scale * noise).to(x.dtype)
 
 
 class TrainProgressHook(Hook):
@@ -122,17 +180,21 @@ class TrainProgressHook(Hook):
         self.bar.close()
 
 
-def train(cfg, progress: Optional[str] = None) -> str:
+def train(cfg, progress: Optional[str] = None, hooks: Sequence[Hook] = ()) -> str:
     """Train ``cfg`` with mmengine's Runner; returns the final checkpoint's path.
 
     Args:
         cfg: A config from :func:`synthetic_train_config` (or any iteration-based one).
         progress (str, optional): Label of a tqdm bar over iterations; None: no bar.
+        hooks (Sequence[Hook]): Further hook instances to register (e.g.
+            :class:`DepthNoiseAugmentHook`).
     """
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg)
     if progress:
         runner.register_hook(TrainProgressHook(progress))
+    for hook in hooks:
+        runner.register_hook(hook)
     runner.train()
     path = osp.join(cfg.work_dir, f'iter_{runner.iter}.pth')
     if not osp.isfile(path):

@@ -1,21 +1,33 @@
 """A synthetic RGB-D segmentation set that exercises the point of DynMM.
 
-Every scene is a room corner seen by a Kinect-like camera: a wall with a floor below
-a random horizon, and a few objects in front of them. Scenes come in two kinds:
+Every scene is a room corner seen by a Kinect-like camera: a wall above a random
+horizon, a floor below it, and 2-5 flat objects (boards facing the camera) in front
+of them. Geometry, in millimetres:
 
-- ``'rgb'`` scenes: every object class has its own colour, so the RGB channels alone
-  determine the label map (depth is consistent but not needed).
-- ``'depth'`` scenes: the objects have exactly the colour and texture the background
-  has at their pixels, i.e. they are invisible in RGB. Only the depth map reveals
-  them: an object stands in front of the background by a class-specific offset and has
-  a class-specific outline (rectangle or ellipse), so depth alone determines the class.
+- wall: a plane 4000-8000 mm away, turned by up to +-15% across the image;
+- floor: from the wall's depth at the horizon down to 3000-3400 mm at the bottom row;
+- objects: each at one depth (+ sensor noise) drawn from its class's band, near
+  800-1200, middle 1600-2000 or far 2400-2800 mm, so every object stands at least
+  200 mm in front of whatever lies behind it. Two classes share each band and differ
+  by their outline (rectangle or ellipse); band and outline together, i.e. depth
+  alone, determine the class. Nearer objects occlude farther ones.
+
+Scenes come in two kinds, with exactly the same geometry and depth:
+
+- ``'rgb'`` scenes: every object has its class's colour (plus texture), so the RGB
+  channels alone determine the label map; depth is consistent but not needed.
+- ``'depth'`` scenes: the colour image is rendered from the background's label map
+  (wall and floor only): every object pixel gets exactly the colour and texture the
+  wall or floor would have there. The RGB image is therefore a function of the
+  background alone and carries no information about the objects; only depth reveals
+  them.
 
 A dynamic multimodal network should therefore learn to route ``'depth'`` scenes
-through its depth-using branches and may skip them on ``'rgb'`` scenes. The kind of
+through its depth-using branches and may skip depth on ``'rgb'`` scenes. The kind of
 each image is recorded in ``<out>/scene_kinds.json`` so that evaluation can check it.
 
 The output has exactly the NYUv2 layout that ``tools/prepare_nyuv2.py`` writes (see
-``NYUv2RGBDDataset``)::
+``NYUv2RGBDDataset``), plus an optional validation split::
 
     <out>/train.txt, <out>/test.txt          one image name per line (val.txt: see below)
     <out>/{train,test}/rgb/NNNN.png          8-bit colour
@@ -53,18 +65,22 @@ from dynmm_plugins.utils.io import atomic_write
 
 # Background classes (NYUv2 40-class ids) and their base colours (RGB).
 WALL, FLOOR = 1, 2
-# Object classes. Each one is an (outline, depth-offset band) pair, so that it can be
+# Object classes. Each one is an (outline, depth band) pair, so that it can be
 # recognised from depth alone; in 'rgb' scenes it also has its own colour. All ids are
 # NYUv2 40-class ids that map to six different 13-class ids as well.
-#   id: (name, outline, (min, max) distance in front of the background in mm)
+#   id: (name, outline, (min, max) depth in mm)
 OBJECT_CLASSES = {
-    7: ('table', 'rectangle', (250, 550)),
-    25: ('television', 'rectangle', (750, 1050)),
-    4: ('bed', 'rectangle', (1250, 1550)),
-    5: ('chair', 'ellipse', (250, 550)),
-    23: ('books', 'ellipse', (750, 1050)),
-    6: ('sofa', 'ellipse', (1250, 1550)),
+    7: ('table', 'rectangle', (800, 1200)),
+    5: ('chair', 'ellipse', (800, 1200)),
+    25: ('television', 'rectangle', (1600, 2000)),
+    23: ('books', 'ellipse', (1600, 2000)),
+    4: ('bed', 'rectangle', (2400, 2800)),
+    6: ('sofa', 'ellipse', (2400, 2800)),
 }
+# Depth of the background: the wall plane and the floor's bottom row (mm). The floor
+# is never nearer than FLOOR_BOTTOM_MM[0], 200 mm behind the farthest object band.
+WALL_MM = (4000, 8000)
+FLOOR_BOTTOM_MM = (3000, 3400)
 # Base colours. Any two differ by at least 45 in some channel, more than twice the
 # largest per-pixel deviation (MAX_COLOUR_DEVIATION), so in 'rgb' scenes no RGB value
 # can belong to two classes.
@@ -129,13 +145,13 @@ def _background(rng: np.random.Generator, height: int, width: int):
     xs = np.arange(width, dtype=np.float64)[None, :]
     horizon = int(rng.uniform(0.45, 0.7) * height)
     # A wall plane, slightly turned about the vertical axis.
-    wall_mm = rng.uniform(3500, 9000)
-    tilt = rng.uniform(-0.25, 0.25)
+    wall_mm = rng.uniform(*WALL_MM)
+    tilt = rng.uniform(-0.15, 0.15)
     wall = np.broadcast_to(wall_mm * (1 + tilt * (xs / width - 0.5)),
                            (height, width))
     # A floor plane: inverse depth is linear in the image row, from the wall depth at
     # the horizon to the depth seen at the bottom row.
-    bottom_mm = rng.uniform(2200, 2800)
+    bottom_mm = rng.uniform(*FLOOR_BOTTOM_MM)
     t = np.clip((ys - horizon) / max(height - 1 - horizon, 1), 0, 1)
     floor = 1.0 / ((1 - t) / wall + t / bottom_mm)
     below = np.broadcast_to(ys >= horizon, (height, width))
@@ -192,19 +208,18 @@ def render_scene(rng: np.random.Generator, height: int, width: int,
     objects = []
     for cls in rng.choice(class_ids, size=n_objects):
         _, outline, (lo, hi) = OBJECT_CLASSES[int(cls)]
-        offset = rng.uniform(lo, hi)
+        object_mm = rng.uniform(lo, hi)
         centre_x, centre_y = rng.uniform(0.1, 0.9) * width, rng.uniform(0.15, 0.9) * height
         half_w, half_h = rng.uniform(0.08, 0.2) * width, rng.uniform(0.1, 0.25) * height
-        objects.append((offset, int(cls), outline, centre_x, centre_y, half_w, half_h))
-    # Nearest objects last, so that they occlude the ones behind them.
-    background_depth = depth.copy()
-    for offset, cls, outline, cx, cy, half_w, half_h in sorted(objects):
+        objects.append((-object_mm, int(cls), outline, centre_x, centre_y, half_w, half_h))
+    # Farthest objects first, so that nearer ones occlude them.
+    for neg_mm, cls, outline, cx, cy, half_w, half_h in sorted(objects):
         if outline == 'rectangle':
             mask = (np.abs(xs - cx) <= half_w) & (np.abs(ys - cy) <= half_h)
         else:
             mask = ((xs - cx) / half_w) ** 2 + ((ys - cy) / half_h) ** 2 <= 1
         labels[mask] = cls
-        depth[mask] = background_depth[mask] - offset
+        depth[mask] = -neg_mm
 
     # In 'depth' scenes the objects take the background's colour and texture.
     rgb = _colourise(rng, labels if kind == 'rgb' else background)
@@ -339,8 +354,9 @@ def make_synthetic_rgbd(out: str,
         layout=layout, seed=seed, num_train=num_train, num_test=num_test, num_val=num_val, height=height,
         width=width, depth_only_ratio=depth_only_ratio, max_objects=max_objects,
         background_classes={str(WALL): 'wall', str(FLOOR): 'floor'},
+        wall_mm=list(WALL_MM), floor_bottom_mm=list(FLOOR_BOTTOM_MM),
         object_classes={
-            str(k): dict(name=n, outline=o, offset_mm=list(b))
+            str(k): dict(name=n, outline=o, depth_mm=list(b))
             for k, (n, o, b) in OBJECT_CLASSES.items()
         })
     _write_bytes_atomic(osp.join(out, 'synthetic_rgbd.json'),

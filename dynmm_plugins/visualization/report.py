@@ -175,3 +175,136 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
     lines.insert(1, '  '.join('-' * w for w in widths))
     return '\n'.join(lines)
+
+
+def plot_robustness_panels(rows: Sequence[dict], path: str, names: Optional[Dict[str, str]] = None,
+                           title: Optional[str] = None) -> Optional[str]:
+    """mIoU versus noise level: one panel per noisy modality, one line per model.
+
+    Rows are robustness records (mode -1 gives each line its level-0 point); the
+    error bars are ``miou_std`` (over runs, or over seeds for averaged rows).
+    Returns the path, or None if there is nothing to plot.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    modes = sorted({r['mode'] for r in rows if r['mode'] >= 0})
+    if not modes:
+        return None
+    names = names or {}
+    models = list(dict.fromkeys(r['model'] for r in rows))
+    fig, axes = plt.subplots(1, len(modes), figsize=(4.3 * len(modes), 3.6), squeeze=False,
+                             sharey=True)
+    for ax, mode in zip(axes[0], modes):
+        for model in models:
+            clean = [r for r in rows if r['model'] == model and r['mode'] == -1]
+            pts = {r['noise']: (r['miou_mean'], r['miou_std'])
+                   for r in rows if r['model'] == model and r['mode'] == mode}
+            if clean and 0.0 not in pts:
+                pts[0.0] = (clean[0]['miou_mean'], clean[0]['miou_std'])
+            xs = sorted(pts)
+            ax.errorbar(xs, [pts[x][0] for x in xs], yerr=[pts[x][1] for x in xs], marker='o',
+                        capsize=3, label=names.get(model, model))
+        ax.set_title(_mode_label(mode), fontsize=10)
+        ax.set_xlabel('noise level')
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel('mIoU (%)')
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle(title or 'mIoU under modality noise', fontsize=11)
+    fig.tight_layout()
+    _ensure_parent(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_segmentation_examples(examples: Sequence[dict], path: str, class_names: Sequence[str],
+                               title: Optional[str] = None) -> Optional[str]:
+    """A grid of example scenes: RGB, depth, ground truth and each model's prediction.
+
+    Args:
+        examples (Sequence[dict]): One per row: ``rgb`` (H, W, 3) uint8, ``depth``
+            (H, W) in mm, ``gt`` (H, W) class indices (255 = ignore), ``label``
+            (row title, e.g. the scene kind) and ``predictions``: a list of
+            ``(column title, (H, W) class indices)``.
+        path (str): PNG file to write.
+        class_names (Sequence[str]): Names of the class indices (legend).
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    if not examples:
+        return None
+    num_classes = len(class_names)
+    colours = plt.get_cmap('tab10')(np.arange(num_classes) % 10)
+    cmap = ListedColormap(colours)
+    cols = 3 + len(examples[0]['predictions'])
+    fig, axes = plt.subplots(len(examples), cols, figsize=(2.3 * cols, 2.0 * len(examples) + 0.8),
+                             squeeze=False)
+
+    def show_labels(ax, labels):
+        shown = np.ma.masked_where(labels >= num_classes, labels)
+        ax.imshow(shown, cmap=cmap, vmin=-0.5, vmax=num_classes - 0.5, interpolation='nearest')
+
+    for row, ex in zip(axes, examples):
+        row[0].imshow(ex['rgb'])
+        row[0].set_ylabel(ex.get('label', ''), fontsize=8)
+        row[1].imshow(ex['depth'], cmap='viridis')
+        show_labels(row[2], ex['gt'])
+        for ax, (_, pred) in zip(row[3:], ex['predictions']):
+            show_labels(ax, pred)
+        titles = ['RGB', 'depth', 'ground truth'] + [t for t, _ in ex['predictions']]
+        for ax, t in zip(row, titles):
+            ax.set_title(t, fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.legend(handles=[Patch(color=colours[i], label=n) for i, n in enumerate(class_names)],
+               loc='lower center', ncol=min(num_classes, 8), fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    _ensure_parent(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_accuracy_compute(points: Dict[str, Sequence[tuple]], path: str,
+                          title: Optional[str] = None) -> Optional[str]:
+    """mIoU versus realised GFLOPs per image: one marker series per label.
+
+    Args:
+        points (dict): label -> list of ``(gflops, miou, annotation)``; series of
+            more than one point are joined by a line.
+        path (str): PNG file to write.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    for label, pts in points.items():
+        pts = sorted(pts)
+        style = '-o' if len(pts) > 1 else '*'
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label,
+                markersize=6 if len(pts) > 1 else 12)
+        for g, m, note in pts:
+            if note:
+                ax.annotate(str(note), (g, m), textcoords='offset points', xytext=(4, -10), fontsize=7)
+    ax.set_xlabel('realised GFLOPs per image')
+    ax.set_ylabel('mIoU (%)')
+    ax.set_title(title or 'Accuracy versus compute', fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _ensure_parent(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -27,8 +27,8 @@ synthetic_classes = ('wall', 'floor', 'bed', 'chair', 'sofa', 'table', 'books',
 num_classes = len(synthetic_classes)
 # Depth statistics in mm of the generated training depth (default generator
 # settings, seed 0); they are the 4th mean/std of the preprocessor.
-depth_mean = 4994.5
-depth_std = 2025.2
+depth_mean = 4358.7
+depth_std = 2019.7
 
 data_preprocessor = dict(
     type='SegDataPreProcessor',
