@@ -19,6 +19,10 @@ BUILD_SETUPTOOLS="setuptools>=77.0.3,<81"
 MMCV_REQ=mmcv==2.1.0
 
 pip_install() { "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@"; }
+# openmim pulls openxlab, which pins setuptools 60 (too old for our pyproject.toml and
+# for torch's metadata); install_rest restores the window, and pip's conflict warning
+# about it is noise. pipefail keeps pip's own exit status.
+without_setuptools_warning() { { grep -v "dependency conflicts\|requires setuptools\|resolver does not\|openxlab" || true; } >&2; }
 
 install_base() {
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
@@ -75,12 +79,11 @@ install_mmcv() {
 
 install_rest() {
     # mmseg imports ftfy and regex at import time without declaring them; openmim
-    # provides `mim train/test`; onnx/onnxruntime are the `deploy` extra.
+    # provides `mim train/test`; MultiBench's training structures import scikit-learn
+    # and memory_profiler; onnx/onnxruntime are the `deploy` extra.
     pip_install mmsegmentation==1.2.2 ftfy regex openmim h5py scipy tqdm matplotlib pytest \
-        onnx==1.23.2 onnxruntime==1.32.0
-    # openmim pulls openxlab, which pins setuptools 60 (too old for our pyproject.toml
-    # and for torch's metadata); its conflict warning is harmless.
-    pip_install "$BUILD_SETUPTOOLS" 2>&1 | grep -v "dependency conflicts\|openxlab\|resolver does not" || true
+        scikit-learn memory_profiler onnx==1.23.2 onnxruntime==1.32.0 2>&1 | without_setuptools_warning
+    pip_install "$BUILD_SETUPTOOLS" 2>&1 | without_setuptools_warning
     pip_install --no-build-isolation --no-deps -e .
 }
 
@@ -106,7 +109,8 @@ ensure_installed() {
 check_install() {
     local scratch
     scratch=$(mktemp -d)
-    trap 'rm -rf "$scratch"' EXIT
+    # expanded now: the trap runs after this function's locals are gone
+    trap "rm -rf '$scratch'" EXIT
     VENV="$scratch/venv"
     export PIP_CACHE_DIR="$scratch/pip-cache"
     echo "[run.sh] check-install: replaying the recipe in $VENV with an empty pip cache ..."

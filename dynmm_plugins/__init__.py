@@ -10,6 +10,11 @@ import importlib.util
 
 __version__ = '0.1.0'
 
+from .utils.errors import install_excepthook
+
+# our bad-input errors reach `mim train/test` users as one line (DYNMM_DEBUG=1: traceback)
+install_excepthook()
+
 if importlib.util.find_spec('mmengine') is not None:
     from . import engine  # noqa: F401  (makes mmengine checkpoints loadable under torch>=2.6)
 

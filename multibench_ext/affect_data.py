@@ -23,10 +23,17 @@ from .errors import DataFormatError, SetupError
 SPLIT_NAMES = ('train', 'valid', 'test')
 MODALITIES = ('vision', 'audio', 'text')  # the order of MultiBench's batches
 REQUIRED_KEYS = MODALITIES + ('labels',)
+# Feature widths of MultiBench's CMU-MOSEI pickle (FACET vision, COVAREP audio, GloVe text);
+# the MOSEI experts and gate of the example scripts are built for them.
+MOSEI_FEATURE_WIDTHS = {'vision': 35, 'audio': 74, 'text': 300}
 
 
-def load_affect_pickle(path: Union[str, Path]) -> Dict[str, Dict[str, np.ndarray]]:
+def load_affect_pickle(path: Union[str, Path],
+                       feature_widths: Optional[Dict[str, int]] = None) -> Dict[str, Dict[str, np.ndarray]]:
     """Load and check an affect pickle: ``{split: {'vision', 'audio', 'text', 'labels', 'id'}}``.
+
+    ``feature_widths`` (e.g. :data:`MOSEI_FEATURE_WIDTHS`) also checks the last dimension
+    of each modality named in it.
 
     Raises:
         SetupError: The file does not exist.
@@ -48,12 +55,13 @@ def load_affect_pickle(path: Union[str, Path]) -> Dict[str, Dict[str, np.ndarray
         if split not in data:
             raise DataFormatError(f'{path} has no {split!r} split (it has {sorted(map(str, data))}); '
                                   f'MultiBench\'s affect pickles hold {", ".join(SPLIT_NAMES)}')
-        check_affect_split(data[split], f'{path} [{split!r}]')
+        check_affect_split(data[split], f'{path} [{split!r}]', feature_widths)
     return data
 
 
-def check_affect_split(split: Dict[str, np.ndarray], where: str = 'split') -> None:
-    """Check one split's keys, sample counts and sequence lengths."""
+def check_affect_split(split: Dict[str, np.ndarray], where: str = 'split',
+                       feature_widths: Optional[Dict[str, int]] = None) -> None:
+    """Check one split's keys, sample counts, sequence lengths, label shape and feature widths."""
     if not isinstance(split, dict):
         raise DataFormatError(f'{where} is a {type(split).__name__}, expected a dict of arrays')
     missing = [key for key in REQUIRED_KEYS if key not in split]
@@ -70,6 +78,13 @@ def check_affect_split(split: Dict[str, np.ndarray], where: str = 'split') -> No
     if len(set(steps.values())) != 1:
         raise DataFormatError(f'{where}: sequence lengths do not match {steps}; MultiBench aligns the '
                               'modalities step by step')
+    if np.ndim(split['labels']) != 3:
+        raise DataFormatError(f"{where}: 'labels' must be (samples, 1, 1) as in MultiBench's affect "
+                              f'pickles, got shape {np.shape(split["labels"])}')
+    for key, width in (feature_widths or {}).items():
+        if np.shape(split[key])[2] != width:
+            raise DataFormatError(f'{where}: {key!r} features are {np.shape(split[key])[2]}-d, expected '
+                                  f'{width}-d (MultiBench\'s CMU-MOSEI: vision 35, audio 74, text 300)')
 
 
 def drop_empty_text(split: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
@@ -143,7 +158,9 @@ def get_affect_dataloaders(path: Union[str, Path],
                            max_pad: bool = False,
                            train_shuffle: bool = True,
                            num_workers: int = 0,
-                           limit: Optional[int] = None) -> Tuple[DataLoader, DataLoader, DataLoader]:
+                           limit: Optional[int] = None,
+                           feature_widths: Optional[Dict[str, int]] = MOSEI_FEATURE_WIDTHS
+                           ) -> Tuple[DataLoader, DataLoader, DataLoader]:
     """Train, valid and test loaders like MultiBench's ``get_dataloader(path, robust_test=False, ...)``.
 
     Args:
@@ -154,8 +171,10 @@ def get_affect_dataloaders(path: Union[str, Path],
         train_shuffle (bool): Shuffle the training split. Default: True.
         num_workers (int): DataLoader workers. Default: 0.
         limit (int, optional): Keep only the first ``limit`` samples of each split.
+        feature_widths (dict, optional): Expected feature widths per modality, checked
+            with the file named. Default: :data:`MOSEI_FEATURE_WIDTHS`; None checks none.
     """
-    data = load_affect_pickle(path)
+    data = load_affect_pickle(path, feature_widths)
     collate = collate_padded if max_pad else collate_packed
     loaders = []
     for name in SPLIT_NAMES:

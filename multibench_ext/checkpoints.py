@@ -1,6 +1,6 @@
 """Load the whole-module checkpoints that MultiBench's trainers and our scripts write."""
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import torch
 from torch import nn
@@ -8,7 +8,13 @@ from torch import nn
 from .errors import DataFormatError, SetupError
 
 
-def load_module(path: Union[str, Path], what: str, how_to_make: str, map_location='cpu') -> nn.Module:
+def is_mmdl(module: nn.Module) -> bool:
+    """Whether ``module`` is a whole MultiBench model (``MMDL``: encoders, fusion, head)."""
+    return all(hasattr(module, name) for name in ('encoders', 'fuse', 'head'))
+
+
+def load_module(path: Union[str, Path], what: str, how_to_make: str, map_location='cpu',
+                whole_model: Optional[bool] = None) -> nn.Module:
     """Load a pickled ``nn.Module`` written by ``torch.save(module)``.
 
     MultiBench's ``train`` functions save whole modules, not state dicts, and torch >= 2.6
@@ -20,6 +26,9 @@ def load_module(path: Union[str, Path], what: str, how_to_make: str, map_locatio
         what (str): What it is, for messages ("text expert encoder").
         how_to_make (str): The command that writes it, for the missing-file message.
         map_location: Passed to ``torch.load``. Default: 'cpu'.
+        whole_model (bool, optional): True: the file must hold a whole MultiBench
+            ``MMDL`` (a multimodal expert); False: a part of one (an encoder or a
+            head); None: either.
 
     Raises:
         SetupError: The file does not exist.
@@ -38,4 +47,8 @@ def load_module(path: Union[str, Path], what: str, how_to_make: str, map_locatio
     if not isinstance(obj, nn.Module):
         raise DataFormatError(f'{what} checkpoint {path} holds a {type(obj).__name__}, not a torch.nn.Module '
                               f'(MultiBench saves whole modules); rewrite it with {how_to_make}')
+    if whole_model is not None and is_mmdl(obj) != whole_model:
+        held = 'a whole MultiBench model (MMDL)' if is_mmdl(obj) else f'a {type(obj).__name__}, not an MMDL'
+        raise DataFormatError(f'{what} checkpoint {path} holds {held}: it is the wrong kind of '
+                              f'checkpoint for the {what}; rewrite it with {how_to_make}')
     return obj

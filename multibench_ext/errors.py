@@ -1,7 +1,12 @@
-"""Errors a user fixes by running or setting something; the example scripts print them as one line."""
+"""Errors a user fixes by running or setting something; the example scripts print them as one line.
+
+They follow the project's error convention (:mod:`dynmm_plugins.utils.errors`, standard
+library only): one line, exit code 2, no traceback unless ``--debug``.
+"""
+from dynmm_plugins.utils.errors import DynMMUserError
 
 
-class MultiBenchExtError(Exception):
+class MultiBenchExtError(DynMMUserError):
     """Base class: the message alone tells the user what to run or set."""
 
 

@@ -1,4 +1,4 @@
-"""Test metrics of the example scripts, computed as MultiBench computes them (numpy only)."""
+"""Test metrics of the example scripts, as MultiBench and the published tables compute them (numpy only)."""
 import math
 from typing import Dict, Optional
 
@@ -29,15 +29,48 @@ def imdb_metrics(logits: Tensor, genres: Tensor) -> Dict[str, float]:
     return f1_scores(genres.cpu().numpy(), multilabel_predictions(logits))
 
 
+def weighted_f1(truth: np.ndarray, pred: np.ndarray) -> float:
+    """F1 per class, averaged with the classes' true counts as weights (scikit-learn's
+    ``f1_score(average='weighted')``: classes are those in truth or predictions, an undefined F1 is 0)."""
+    truth, pred = np.asarray(truth).reshape(-1), np.asarray(pred).reshape(-1)
+    total = 0.0
+    for label in np.union1d(truth, pred):
+        tp = float(np.sum((truth == label) & (pred == label)))
+        wrong = float(np.sum((truth == label) != (pred == label)))
+        total += (2 * tp / (2 * tp + wrong) if tp + wrong > 0 else 0.0) * float(np.sum(truth == label))
+    return total / truth.size if truth.size else 0.0
+
+
 def affect_metrics(pred: Tensor, truth: Tensor) -> Dict[str, Optional[float]]:
-    """``acc`` (sign agreement, samples with label 0 excluded: MultiBench's ``eval_affect``),
-    ``acc_with_zero`` (label > 0 versus not), ``mae`` and Pearson ``corr`` of sentiment scores."""
+    """Sentiment metrics of MOSEI scores, under every convention published tables use.
+
+    - ``acc``: the DynMM reference's binary accuracy, truth >= 0 versus prediction >= 0
+      (zeros count as positive); the same value as ``acc2_has0``.
+    - ``acc2_non0``, ``f1_non0``: samples with truth 0 excluded, truth > 0 versus
+      prediction > 0 (MulT / MMSA "non0"; MultiBench's ``eval_affect``); weighted F1.
+    - ``acc2_has0``, ``f1_has0``: every sample, truth >= 0 versus prediction >= 0
+      (MMSA "has0"); weighted F1.
+    - ``acc7``: both rounded to the nearest integer after clipping to [-3, 3].
+    - ``mae``; ``corr``: Pearson correlation of the continuous values.
+
+    A metric that is undefined on the given values (no non-zero truth; constant scores
+    for ``corr``) is None.
+    """
     p = pred.detach().float().reshape(-1).cpu().numpy().astype(np.float64)
     t = truth.detach().float().reshape(-1).cpu().numpy().astype(np.float64)
     if p.shape != t.shape:
         raise ValueError(f'{p.size} predictions for {t.size} labels')
     nonzero = t != 0
-    acc = float(((p[nonzero] > 0) == (t[nonzero] > 0)).mean()) if nonzero.any() else None
+    has0_truth, has0_pred = t >= 0, p >= 0
+    non0_truth, non0_pred = t[nonzero] > 0, p[nonzero] > 0
+    acc2_has0 = float((has0_truth == has0_pred).mean())
     corr = float(np.corrcoef(p, t)[0, 1]) if p.size > 1 and p.std() > 0 and t.std() > 0 else None
-    return dict(acc=acc, acc_with_zero=float(((p > 0) == (t > 0)).mean()), mae=float(np.abs(p - t).mean()),
-                corr=None if corr is None or math.isnan(corr) else corr)
+    return dict(
+        acc=acc2_has0,
+        acc2_non0=float((non0_truth == non0_pred).mean()) if nonzero.any() else None,
+        f1_non0=weighted_f1(non0_truth, non0_pred) if nonzero.any() else None,
+        acc2_has0=acc2_has0,
+        f1_has0=weighted_f1(has0_truth, has0_pred),
+        acc7=float((np.round(np.clip(p, -3, 3)) == np.round(np.clip(t, -3, 3))).mean()),
+        mae=float(np.abs(p - t).mean()),
+        corr=None if corr is None or math.isnan(corr) else corr)

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dynmm_plugins.core import (GateStatistics, check_branch, check_temperature, count_macs, gate_activation,
-                                run_grouped_by_branch)
+from dynmm_plugins.core import (GateStatistics, check_branch, check_gate_bias, check_temperature, count_macs,
+                                gate_activation, run_grouped_by_branch)
 
 from .passthrough import split_packed
 
@@ -53,6 +53,11 @@ class DynMMMixture(nn.Module):
             (True), or every expert on the whole batch and select (False: the
             reference's behaviour, kept to check that routing changes nothing).
             Default: True.
+        gate_bias (Sequence[float], optional): The compute knob: one value per expert
+            added to the gate logits at inference (never in training); ``-tau * cost_k``
+            with tau > 0 sends more samples to cheaper experts. A non-persistent buffer:
+            pickled with the whole module (MultiBench's checkpoints), not in
+            ``state_dict``. None: zeros (the gate as trained).
     """
 
     def __init__(self,
@@ -62,13 +67,16 @@ class DynMMMixture(nn.Module):
                  temperature: float = 1.0,
                  fixed_branch: Optional[int] = None,
                  freeze_experts: bool = False,
-                 skip_unused_experts: bool = True):
+                 skip_unused_experts: bool = True,
+                 gate_bias: Optional[Sequence[float]] = None):
         super().__init__()
         if len(experts) < 2:
             raise ValueError(f'DynMMMixture needs at least 2 experts, got {len(experts)}')
         self.experts = nn.ModuleList(experts)
         self.gate = gate
         self.set_gate(gate_mode, temperature, fixed_branch)
+        self.register_buffer('gate_bias', torch.zeros(self.num_experts), persistent=False)
+        self.set_gate_bias(gate_bias)
         self.skip_unused_experts = bool(skip_unused_experts)
         self.freeze_experts = bool(freeze_experts)
         if self.freeze_experts:
@@ -106,6 +114,30 @@ class DynMMMixture(nn.Module):
         if temperature is not None:
             self.temperature = check_temperature(temperature)
         self.gate_mode, self.fixed_branch = mode, branch
+
+    def set_gate_bias(self, bias: Optional[Sequence[float]]) -> None:
+        """Set the compute knob (one finite value per expert; None: zeros); ValueError otherwise."""
+        values = check_gate_bias(bias, self.num_experts)
+        current = self.__dict__.get('_buffers', {}).get('gate_bias')
+        if current is None:  # a mixture pickled before the knob existed
+            self.register_buffer('gate_bias', values.float(), persistent=False)
+        else:
+            current.copy_(values.to(current.dtype))
+
+    @torch.no_grad()
+    def gate_logits(self, inputs: Sequence[Any]) -> Tensor:
+        """The gate's logits (N, num_experts) for a list of modality inputs, without the bias.
+
+        What calibration caches: the gate runs once per sample, the bias is then searched
+        on these logits (see :func:`dynmm_plugins.core.calibrate_tau`).
+        """
+        tensors, _ = split_packed(inputs)
+        return self.gate(tensors)
+
+    def _biased_logits(self, tensors: List[Tensor]) -> Tensor:
+        logits = self.gate(tensors)
+        bias = self._buffers.get('gate_bias')
+        return logits if bias is None else logits + bias.to(device=logits.device, dtype=logits.dtype)
 
     @contextlib.contextmanager
     def gate_override(self, mode: str, branch: Optional[int] = None, temperature: Optional[float] = None,
@@ -151,7 +183,8 @@ class DynMMMixture(nn.Module):
         if self.gate_mode == 'fixed':
             weights = self._fixed_weights(batch, tensors[0])
         else:
-            weights = F.one_hot(self.gate(tensors).argmax(dim=1), self.num_experts).to(tensors[0].dtype)
+            branches = self._biased_logits(tensors).argmax(dim=1)
+            weights = F.one_hot(branches, self.num_experts).to(tensors[0].dtype)
             self.gate_samples += batch
         branches = weights.argmax(dim=1)
         if self.skip_unused_experts:

@@ -13,7 +13,6 @@ exactly MultiBench's keys.
 Run ``python -m multibench_ext.synthetic --imdb FILE.hdf5 --mosei FILE.pkl`` (or
 ``tools/make_synthetic_multibench.py``).
 """
-import argparse
 import json
 import pickle
 import sys
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
+
+from dynmm_plugins.utils.errors import ArgumentParser, run_entry_point
 
 from .imdb_data import IMDB_KEYS, MULTIBENCH_SPLITS
 from .imdb_data import SPLIT_NAMES as IMDB_SPLIT_NAMES
@@ -147,12 +148,16 @@ def write_imdb(path: Union[str, Path], rows: int = IMDB_ROWS, text_fraction: flo
 
 
 def write_mosei(path: Union[str, Path], sizes: Sequence[int] = MOSEI_SIZES, text_fraction: float = 0.5,
-                seed: int = 0, steps: int = MOSEI_STEPS, min_length: int = 8) -> Dict[str, Any]:
+                seed: int = 0, steps: int = MOSEI_STEPS, min_length: int = 8,
+                zero_fraction: float = 0.1) -> Dict[str, Any]:
     """Write a synthetic ``mosei_senti_data.pkl`` and its side file; return the side file's content.
 
     ``{split: {'vision' (N, steps, 35), 'audio' (N, steps, 74), 'text' (N, steps, 300),
     'labels' (N, 1, 1), 'id' (N, 3)}}`` for splits train, valid, test; features and labels
-    float32, sentiment in [-3, 3] (never 0), ids as strings ``[video, start, end]``.
+    float32, sentiment in [-3, 3], ids as strings ``[video, start, end]``. A share
+    ``zero_fraction`` of each split (at least one sample when it is > 0) is labelled
+    exactly 0 (neutral; real MOSEI has many), so the accuracy conventions that differ on
+    zeros (``acc2_has0`` / ``acc2_non0``) differ here too; nothing carries their sentiment.
     Sequences have 8 to ``steps`` real steps, front-padded with zeros like the original;
     a few audio values are -inf as in the original. The sentiment is in the text of the
     text-sufficient samples and in vision and audio of the others.
@@ -164,14 +169,20 @@ def write_mosei(path: Union[str, Path], sizes: Sequence[int] = MOSEI_SIZES, text
         seed (int): Seed; the same seed writes the same data. Default: 0.
         steps (int): Sequence length of the arrays. Default: 50.
         min_length (int): Shortest real sequence. Default: 8.
+        zero_fraction (float): Share of samples per split labelled exactly 0. Default: 0.1.
     """
     if not 0 <= text_fraction <= 1:
         raise ValueError(f'text_fraction must be in [0, 1], got {text_fraction}')
+    if not 0 <= zero_fraction <= 1:
+        raise ValueError(f'zero_fraction must be in [0, 1], got {zero_fraction}')
     if len(sizes) != 3 or min(sizes) < 1:
         raise ValueError(f'sizes must be 3 positive sample counts (train, valid, test), got {sizes}')
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    # the neutral samples come from their own stream: the rest of the data is the same
+    # as without them
+    zero_rng = np.random.default_rng([seed, 0])
     unit = {}
     for key in ('text', 'vision', 'audio', 'clarity'):
         v = rng.normal(0.0, 1.0, MOSEI_DIMS.get(key, MOSEI_DIMS['text']))
@@ -179,6 +190,8 @@ def write_mosei(path: Union[str, Path], sizes: Sequence[int] = MOSEI_SIZES, text
     data, bits = {}, {}
     for name, n in zip(('train', 'valid', 'test'), sizes):
         sentiment = rng.uniform(0.1, 3.0, n) * rng.choice([-1.0, 1.0], n)
+        num_zero = min(n, int(np.ceil(zero_fraction * n)))
+        sentiment[zero_rng.choice(n, num_zero, replace=False)] = 0.0
         easy = rng.random(n) < text_fraction
         length = rng.integers(min(min_length, steps), steps + 1, n)
         real = (np.arange(steps)[None, :] >= (steps - length)[:, None])[..., None]  # (n, steps, 1)
@@ -200,7 +213,7 @@ def write_mosei(path: Union[str, Path], sizes: Sequence[int] = MOSEI_SIZES, text
     with open(path, 'wb') as f:
         pickle.dump(data, f, protocol=4)
     info = dict(format=FORMAT, dataset='mosei', seed=seed, sizes=list(sizes), steps=steps,
-                text_fraction=text_fraction, text_sufficient=bits,
+                text_fraction=text_fraction, zero_fraction=zero_fraction, text_sufficient=bits,
                 note='1 = the text expert suffices for this sample (only the text carries the sentiment); '
                      '0 = only vision and audio carry it')
     _write_side_file(path, info)
@@ -209,7 +222,7 @@ def write_mosei(path: Union[str, Path], sizes: Sequence[int] = MOSEI_SIZES, text
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line: write the requested synthetic files."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog='make_synthetic_multibench',
         description='Write synthetic MM-IMDB (HDF5) and CMU-MOSEI (pickle) files in MultiBench\'s formats, '
                     'plus <file>.known_split.json recording where the text expert suffices.')
@@ -221,10 +234,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help='MOSEI samples per split (default: %(default)s)')
     parser.add_argument('--text-fraction', type=float, default=0.5,
                         help='share of samples whose text suffices (default: %(default)s)')
+    parser.add_argument('--mosei-zero-fraction', type=float, default=0.1,
+                        help='share of MOSEI samples per split labelled exactly 0 (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
+    parser.add_argument('--force', action='store_true', help='replace files that already exist')
     args = parser.parse_args(argv)
     if not args.imdb and not args.mosei:
         parser.error('nothing to write: pass --imdb FILE and/or --mosei FILE')
+    if args.imdb_rows < 1:
+        parser.error(f'--imdb-rows must be >= 1, got {args.imdb_rows}')
+    if min(args.mosei_sizes) < 1:
+        parser.error(f'--mosei-sizes must be 3 sample counts >= 1 (train, valid, test), '
+                     f'got {" ".join(map(str, args.mosei_sizes))}')
+    if not 0 <= args.text_fraction <= 1:
+        parser.error(f'--text-fraction must be in [0, 1], got {args.text_fraction}')
+    for flag, path in (('--imdb', args.imdb), ('--mosei', args.mosei)):
+        if not path:
+            continue
+        if Path(path).is_dir():
+            parser.error(f'{flag} {path} is a folder; give a file name')
+        if Path(path).exists() and not args.force:
+            parser.error(f'{flag} {path} already exists; pass --force to replace it')
+        parent = Path(path).resolve().parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            parser.error(f'{flag} {path}: {parent} is a file, not a folder')
     if args.imdb:
         info = write_imdb(args.imdb, args.imdb_rows, args.text_fraction, args.seed)
         if args.imdb_rows < IMDB_ROWS:
@@ -232,10 +267,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   file=sys.stderr)
         print(f'wrote {args.imdb} ({info["rows"]} rows) and {known_split_path(args.imdb)}')
     if args.mosei:
-        info = write_mosei(args.mosei, args.mosei_sizes, args.text_fraction, args.seed)
+        info = write_mosei(args.mosei, args.mosei_sizes, args.text_fraction, args.seed,
+                           zero_fraction=args.mosei_zero_fraction)
         print(f'wrote {args.mosei} (train/valid/test {info["sizes"]}) and {known_split_path(args.mosei)}')
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_entry_point(main, prog='make_synthetic_multibench'))

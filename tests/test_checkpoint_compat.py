@@ -84,3 +84,35 @@ def test_restricted_getattr_refuses_other_attributes():
         _restricted_getattr(HistoryBuffer, '__init__')
     with pytest.raises(RuntimeError, match='refusing getattr'):
         _restricted_getattr(torch, 'load')
+
+
+def test_checkpoint_saved_before_the_first_logged_iteration_loads(tmp_path):
+    # A scalar registered in the message hub but not yet logged holds an empty numpy
+    # array, which protocol-2 pickles write as bytes().
+    allow_mmengine_checkpoint_globals()
+    from mmengine.logging import MessageHub
+    from mmengine.logging import HistoryBuffer
+    hub = MessageHub.get_instance('dynmm-empty-history')
+    # what the hub holds for a scalar that is registered and resumable but not yet logged
+    hub._log_scalars['train/loss'] = HistoryBuffer()
+    hub._resumed_keys['train/loss'] = True
+    path = tmp_path / 'epoch_0.pth'
+    torch.save({'meta': {'iter': 0}, 'message_hub': hub.state_dict()}, path)
+    loaded = torch.load(path)
+    assert len(loaded['message_hub']['log_scalars']['train/loss'].data[0]) == 0
+
+
+def test_bytes_is_allowed_only_without_arguments():
+    from dynmm_plugins.engine.checkpoint_compat import _empty_bytes
+
+    class _Bomb:
+        def __reduce__(self):
+            return (bytes, (10,))
+
+    allow_mmengine_checkpoint_globals()
+    assert _empty_bytes() == b''
+    buffer = io.BytesIO()
+    torch.save({'x': _Bomb()}, buffer)
+    buffer.seek(0)
+    with pytest.raises((pickle.UnpicklingError, RuntimeError), match='only bytes()'):
+        torch.load(buffer)

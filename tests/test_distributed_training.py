@@ -23,7 +23,7 @@ def _free_port():
 def tiny_rgbd(tmp_path_factory):
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
     root = tmp_path_factory.mktemp('rgbd')
-    make_synthetic_rgbd(str(root), num_train=8, num_test=2, seed=0, progress=False)
+    make_synthetic_rgbd(str(root), num_train=8, num_test=2, num_val=2, seed=0, progress=False)
     return root
 
 
@@ -48,12 +48,19 @@ def test_two_cpu_ranks_train_to_identical_weights(tiny_rgbd, tmp_path):
     # DDP keeps parameters in sync; BN running statistics stay per rank
     # (broadcast_buffers=False, as mmengine sets it) unless SyncBN is configured.
     names = ranks[0]['parameter_names']
-    assert any(n.startswith('backbone.gate.') for n in names)
     for key in names:
         assert torch.equal(ranks[0]['state_dict'][key], ranks[1]['state_dict'][key]), key
     assert ranks[0]['gate_mode'] == ranks[1]['gate_mode'] == 'soft'
     assert ranks[0]['temperature'] == ranks[1]['temperature']
-    # one checkpoint (rank 0 writes it), and the gate parameters were trained
+    # the gate was trained: every one of its parameters moved away from its initial value,
+    # and the ranks started from the same initial gate
+    initial = ranks[0]['initial_gate']
+    assert sorted(initial) == sorted(n for n in names if n.startswith('backbone.gate.'))
+    assert len(initial) >= 5  # 2 convs, 2 BNs (weight and bias), the 1x1 classifier
+    for key, value in initial.items():
+        assert torch.equal(value, ranks[1]['initial_gate'][key]), key
+        assert not torch.equal(ranks[0]['state_dict'][key], value), f'{key} was not trained'
+    # one checkpoint (rank 0 writes it)
     assert sorted(p.name for p in work_dir.glob('iter_*.pth')) == ['iter_3.pth']
     logs = '\n'.join(p.read_text() for p in work_dir.rglob('*.log'))
     assert 'loss_resource' in logs and 'branch_frac_0' in logs

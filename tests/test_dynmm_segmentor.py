@@ -23,8 +23,9 @@ def _batch(n=2, seed=0):
     return dict(inputs=inputs, data_samples=samples)
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture
 def model():
+    """A fresh model per test: tests change its gate mode and train it."""
     torch.manual_seed(0)
     return build_tiny()
 
@@ -104,35 +105,59 @@ def test_set_gate_rejects_bad_values(model, kwargs, match):
         model.set_gate(**kwargs)
 
 
-def test_skip_at_inference_equals_compute_all_and_select(model, monkeypatch):
-    model.eval()
-    model.set_gate('hard', 1.0)
-    torch.manual_seed(1)
-    x = torch.randn(5, 4, H, W)
-    branches = torch.tensor([0, 4, 2, 0, 3])
-    forced = torch.nn.functional.one_hot(branches, 5).float()
-    monkeypatch.setattr(model, 'gate_weights', lambda logits, n, device: forced)
+def _inputs_on_distinct_branches(model):
+    """A mixed batch and the branch of each sample, with the gate set to route it so.
 
-    depth_stage_calls = []
-    original = model.backbone.depth_stage
-    monkeypatch.setattr(model.backbone, 'depth_stage',
-                        lambda i, d: depth_stage_calls.append((i, d.shape[0])) or original(i, d))
+    The gate's 1x1 classifier (a parameter, not a method) is given, as row k, the
+    direction of input k's pooled gate features: input k then scores highest on branch
+    k. The batch mixes the five inputs out of order and repeats one.
+    """
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(5, 4, H, W, generator=g) * torch.linspace(0.5, 4, 5).view(5, 1, 1, 1)
+    pooled = []
+    gate = model.backbone.gate
+    hook = gate.fc.register_forward_hook(lambda module, args, out: pooled.append(args[0].flatten(1)))
     with torch.no_grad():
-        routed = model._forward(x)
-        # each branch's samples ran depth stages < branch only, once per group
-        assert sorted(depth_stage_calls) == sorted(
-            [(0, 1), (1, 1)] + [(0, 1), (1, 1), (2, 1)] + [(i, 1) for i in range(4)])
-        rgb, depth, _ = model.backbone(x)
-        every = model.decode_head(model.neck(model._encode_mixed(rgb, depth, forced, skip_unused_depth=False)))
-    assert routed.shape == (5, 5, H, W)
+        model.backbone(x)
+    hook.remove()
+    directions = pooled[0] / pooled[0].norm(dim=1, keepdim=True)
+    with torch.no_grad():
+        gate.fc.weight.copy_(1e3 * directions.view_as(gate.fc.weight))
+    branches = [3, 0, 4, 1, 2, 0]
+    return x[branches], branches
+
+
+def test_skip_at_inference_equals_compute_all_and_select():
+    torch.manual_seed(0)
+    model = build_tiny(inference_gate=None).eval()
+    x, branches = _inputs_on_distinct_branches(model)
+
+    # which depth stages run, for how many samples (observed with forward hooks)
+    depth_stage_calls = []
+    stages = model.backbone.depth_encoder.stages
+    hooks = [stage.register_forward_hook(lambda m, args, out, i=i: depth_stage_calls.append((i, out.shape[0])))
+             for i, stage in enumerate(stages)]
+    model.set_gate('hard', 1.0)
+    with torch.no_grad():
+        routed = model(x, mode='tensor')
+    for hook in hooks:
+        hook.remove()
+    assert model.last_gate_weights.argmax(1).tolist() == branches
+    # each group of samples ran the depth stages before its branch only, once per group
+    groups = {k: branches.count(k) for k in set(branches)}
+    assert sorted(depth_stage_calls) == sorted((i, n) for k, n in groups.items() for i in range(k))
+
+    # the reference's way: every path computed, mixed by the (one-hot) gate weights
+    with torch.no_grad(), model.gate_override('soft', temperature=1e-4, skip_unused_depth=False):
+        every = model(x, mode='tensor')
+    assert torch.equal(model.last_gate_weights, torch.eye(5)[branches])  # the softmax is one-hot
+    assert routed.shape == (len(branches), 5, H, W)
     assert (routed - every).abs().max() < 1e-4
     # and each sample equals its own branch computed alone
-    for i, k in enumerate(branches.tolist()):
+    for i, k in enumerate(branches):
         model.set_gate('fixed', branch=k)
-        monkeypatch.setattr(model, 'gate_weights', lambda logits, n, device, k=k: torch.nn.functional.one_hot(
-            torch.full((n,), k), 5).float())
         with torch.no_grad():
-            alone = model._forward(x[i:i + 1])
+            alone = model(x[i:i + 1], mode='tensor')
         assert (alone[0] - routed[i]).abs().max() < 1e-4
 
 

@@ -22,7 +22,7 @@ CONFIGS = osp.join(ROOT, 'mmseg_configs', '_base_', 'datasets')
 NYU_CONFIG = osp.join(CONFIGS, 'nyuv2_rgbd-480x640.py')
 SYN_CONFIG = osp.join(CONFIGS, 'synthetic_rgbd-120x160.py')
 H, W = 48, 64
-NUM_TRAIN, NUM_TEST = 4, 2
+NUM_TRAIN, NUM_TEST, NUM_VAL = 4, 2, 3
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +34,7 @@ def mmseg_scope():
 def layout(tmp_path_factory):
     root = tmp_path_factory.mktemp('rgbd')
     make_synthetic_rgbd(str(root), num_train=NUM_TRAIN, num_test=NUM_TEST,
-                        height=H, width=W, seed=0)
+                        num_val=NUM_VAL, height=H, width=W, seed=0)
     return root
 
 
@@ -161,7 +161,8 @@ def test_synthetic_config_maps_labels_to_its_8_classes(layout):
     assert cfg.num_classes == 8
     # The train pipeline rescales to the 120x160 crop, the test one keeps the size.
     for loader, count, size in ((cfg.train_dataloader, NUM_TRAIN, (120, 160)),
-                                (cfg.val_dataloader, NUM_TEST, (H, W))):
+                                (cfg.val_dataloader, NUM_VAL, (H, W)),
+                                (cfg.test_dataloader, NUM_TEST, (H, W))):
         loader.dataset.data_root = str(layout)
         dataset = _build(loader.dataset)
         assert len(dataset) == count

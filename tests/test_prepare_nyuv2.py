@@ -156,7 +156,7 @@ def test_not_an_hdf5_file_and_missing_file_give_clear_errors(tmp_path, source, c
         prep.convert(str(fake), splits, mapping, str(tmp_path / 'o'), progress=False)
     assert prep.main(['--labeled-mat', str(tmp_path / 'nope.mat'), '--splits', splits,
                       '--class-mapping', mapping, '--out', str(tmp_path / 'o'),
-                      '--no-progress']) == 1
+                      '--no-progress']) == 2
     assert 'nope.mat: file not found' in capsys.readouterr().err
 
 

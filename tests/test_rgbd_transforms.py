@@ -122,18 +122,30 @@ def test_random_hsv_changes_only_the_colour_image(files):
     results = dict(img=files['bgr'].copy(), depth=depth.copy(),
                    gt_seg_map=files['label'].copy())
     out = RandomHSV(hue_range=(1.1, 1.1), saturation_range=(0.8, 0.8),
-                    value_range=(0.9, 0.9))(results)
+                    value_shift_range=(-20, -20))(results)
     assert out['img'].dtype == np.uint8 and out['img'].shape == (H, W, 3)
     assert np.abs(out['img'].astype(int) - files['bgr']).mean() > 3
     np.testing.assert_array_equal(out['depth'], depth)
     np.testing.assert_array_equal(out['gt_seg_map'], files['label'])
-    # Value scaled by 0.9: the brightest channel drops by about 10 %.
-    ratio = out['img'].max(-1).astype(float).sum() / files['bgr'].max(-1).sum()
-    assert ratio == pytest.approx(0.9, abs=0.01)
+    # Value shifted by -20 grey levels (ESANet's additive V): the brightest channel
+    # of every pixel that had 20 to spare drops by 20.
+    before, after = files['bgr'].max(-1).astype(int), out['img'].max(-1).astype(int)
+    room = before >= 20
+    assert np.abs(after[room] - (before[room] - 20)).max() <= 1
+    assert (after[~room] <= 1).all()
+
+
+def test_random_hsv_value_shift_is_uniform_in_grey_levels(files):
+    np.random.seed(1)
+    grey = np.full((2, 2, 3), 128, np.uint8)  # no hue or saturation to change
+    shifts = [int(RandomHSV()(dict(img=grey.copy()))['img'][0, 0, 0]) - 128 for _ in range(400)]
+    assert min(shifts) >= -25 and max(shifts) <= 25
+    assert min(shifts) < -20 and max(shifts) > 20  # the whole +-25 range is used
+    assert abs(np.mean(shifts)) < 3
 
 
 def test_random_hsv_with_unit_factors_is_identity(files):
-    out = RandomHSV((1, 1), (1, 1), (1, 1))(dict(img=files['bgr'].copy()))
+    out = RandomHSV((1, 1), (1, 1), (0, 0))(dict(img=files['bgr'].copy()))
     assert np.abs(out['img'].astype(int) - files['bgr']).max() <= 1
 
 

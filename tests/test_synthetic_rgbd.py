@@ -160,5 +160,5 @@ def test_cli_writes_dataset(tmp_path):
 def test_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match='depth_only_ratio'):
         make_synthetic_rgbd(str(tmp_path), depth_only_ratio=1.5)
-    with pytest.raises(ValueError, match='at least one image'):
+    with pytest.raises(ValueError, match='must be >= 1: an empty split'):
         make_synthetic_rgbd(str(tmp_path), num_train=0, num_test=0)

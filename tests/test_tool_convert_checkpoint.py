@@ -1,6 +1,12 @@
-"""tools/convert_dynmm_checkpoint.py: reference SkipGateESANet / ESANet names -> our modules."""
+"""tools/convert_dynmm_checkpoint.py: reference SkipGateESANet / ESANet names -> our modules.
+
+The reference's key set is real: tests/data/skipgate_esanet_r34_nbt1d_state_dict_shapes.json
+holds the names and shapes of ``SkipGateESANet(...).state_dict()`` (R34-NBt1D, SE-add,
+40 classes, ESANet's 512/256/128 decoder), dumped once from the reference code outside
+this repository (its provenance is in the file). No reference code is in the repository.
+"""
+import json
 import os
-import re
 import subprocess
 import sys
 
@@ -9,10 +15,13 @@ import torch
 
 pytest.importorskip('mmseg')
 from dynmm_plugins.utils.reference_checkpoint import map_reference_key  # noqa: E402
-from tiny_dynmm import TINY_MODEL, build_tiny  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(ROOT, 'tools', 'convert_dynmm_checkpoint.py')
+R34 = os.path.join(ROOT, 'mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_nyuv2-480x640.py')
+with open(os.path.join(ROOT, 'tests/data/skipgate_esanet_r34_nbt1d_state_dict_shapes.json')) as f:
+    REFERENCE = json.load(f)
+REFERENCE_SHAPES = REFERENCE['state_dict_shapes']
 
 # Names as the reference code spells them (attribute names of SkipGateESANet, ESANet's
 # Decoder, ConvBNAct, PyramidPoolingModule and GlobalGate), with ours beside them.
@@ -32,50 +41,20 @@ KNOWN = {
     'decoder.decoder_module_2.side_output.bias': 'decode_head.decoder_modules.1.side_output.bias',
     'decoder.conv_out.weight': 'decode_head.conv_seg.weight',
     'decoder.upsample2.conv.bias': 'decode_head.upsample2.conv.bias',
+    'decoder.upsample1.conv.weight': 'decode_head.upsample1.conv.weight',
     'gate_layer.conv.0.weight': 'backbone.gate.convs.0.conv.weight',
+    'gate_layer.conv.1.running_var': 'backbone.gate.convs.0.bn.running_var',
+    'gate_layer.conv.3.bias': 'backbone.gate.convs.1.conv.bias',
     'gate_layer.conv.4.running_mean': 'backbone.gate.convs.1.bn.running_mean',
     'gate_layer.fc.weight': 'backbone.gate.fc.weight',
 }
 
-# Our name -> the reference's, written independently of the converter's rules.
-_TO_REFERENCE = [
-    (r'^backbone\.rgb_encoder\.', 'encoder_rgb.'),
-    (r'^backbone\.depth_encoder\.', 'encoder_depth.'),
-    (r'^backbone\.stem_fusion\.', 'se_layer0.'),
-    (r'^neck\.fusions\.(\d)\.', lambda m: f'se_layer{int(m.group(1)) + 1}.'),
-    (r'^neck\.skip_projections\.(\d)\.', lambda m: f'skip_layer{int(m.group(1)) + 1}.0.'),
-    (r'^backbone\.gate\.convs\.(\d)\.(conv|bn)\.',
-     lambda m: f'gate_layer.conv.{3 * int(m.group(1)) + (0 if m.group(2) == "conv" else 1)}.'),
-    (r'^backbone\.gate\.fc\.', 'gate_layer.fc.'),
-    (r'^decode_head\.context\.pools\.', 'context_module.features.'),
-    (r'^decode_head\.context\.bottleneck\.', 'context_module.final_conv.'),
-    (r'^decode_head\.decoder_modules\.(\d)\.conv\.',
-     lambda m: f'decoder.decoder_module_{int(m.group(1)) + 1}.conv3x3.'),
-    (r'^decode_head\.decoder_modules\.(\d)\.blocks\.',
-     lambda m: f'decoder.decoder_module_{int(m.group(1)) + 1}.decoder_blocks.'),
-    (r'^decode_head\.decoder_modules\.(\d)\.',
-     lambda m: f'decoder.decoder_module_{int(m.group(1)) + 1}.'),
-    (r'^decode_head\.conv_seg\.', 'decoder.conv_out.'),
-    (r'^decode_head\.(upsample[12])\.', r'decoder.\1.'),
-]
-
-
-def _to_reference(key):
-    for pattern, repl in _TO_REFERENCE:
-        if re.match(pattern, key):
-            return re.sub(pattern, repl, key, count=1)
-    raise AssertionError(f'test has no reference name for {key}')
-
-
 def test_known_reference_names_map_to_ours():
+    # same-shaped tensors (the gate's two BNs, the two final upsamplings) are told apart
+    # only by their names: a strict load would not notice them swapped
     for reference, ours in KNOWN.items():
+        assert reference in REFERENCE_SHAPES, reference
         assert map_reference_key(reference) == ours
-
-
-def _config_file(tmp_path):
-    path = tmp_path / 'tiny_config.py'
-    path.write_text(f'custom_imports = dict(imports=["dynmm_plugins"])\nmodel = {TINY_MODEL!r}\n')
-    return str(path)
 
 
 def _run(*args):
@@ -83,22 +62,47 @@ def _run(*args):
                           cwd=ROOT, timeout=300)
 
 
-def test_reference_checkpoint_round_trips_and_loads_strictly(tmp_path):
-    torch.manual_seed(0)
-    model = build_tiny()
-    ours = model.state_dict()
-    reference = {'module.' + _to_reference(k): v for k, v in ours.items()}  # DataParallel prefix
-    src, dst = tmp_path / 'skipgate_esanet.pth', tmp_path / 'converted.pth'
-    torch.save(dict(state_dict=reference, epoch=499), src)
+def _reference_checkpoint(path, keep=lambda key: True):
+    """A reference checkpoint with the real key set: tensor i is filled with the value i."""
+    state = {}
+    for i, (key, shape) in enumerate(REFERENCE_SHAPES.items()):
+        if keep(key):
+            dtype = torch.long if key.endswith('num_batches_tracked') else torch.float32
+            state['module.' + key] = torch.full(shape, i, dtype=dtype)  # DataParallel prefix
+    torch.save(dict(state_dict=state, epoch=499), path)
+    return state
 
-    proc = _run(src, dst, '--config', _config_file(tmp_path))
+
+def _r34_on_meta():
+    """Our R34-NBt1D NYUv2 DynMM model, parameters on the meta device (no memory, no init)."""
+    from mmengine.config import Config
+    from mmseg.registry import MODELS
+    from mmseg.utils import register_all_modules
+
+    import dynmm_plugins  # noqa: F401
+    register_all_modules()
+    with torch.device('meta'):
+        return MODELS.build(Config.fromfile(R34).model)
+
+
+def test_every_reference_key_converts_and_loads_strictly_into_the_r34_config(tmp_path):
+    src, dst = tmp_path / 'skipgate_esanet_r34.pth', tmp_path / 'converted.pth'
+    reference = _reference_checkpoint(src)
+    proc = _run(src, dst, '--config', R34)
     assert proc.returncode == 0, proc.stderr
-    assert 'dynamic model' in proc.stdout
+    assert f'converted {len(REFERENCE_SHAPES)} tensors (dynamic model)' in proc.stdout
     converted = torch.load(dst)['state_dict']
-    assert list(converted) == list(ours)
-    assert all(torch.equal(converted[k], ours[k]) for k in ours)
-    fresh = build_tiny()
-    assert not fresh.load_state_dict(converted, strict=True).missing_keys
+    assert len(converted) == len(REFERENCE_SHAPES) == 913
+    # every tensor kept its values under its new name (no two names collapsed into one)
+    index = {int(v.flatten()[0]) for v in converted.values()}
+    assert index == set(range(len(REFERENCE_SHAPES)))
+    for ref_key, ours in KNOWN.items():
+        assert torch.equal(converted[ours], reference['module.' + ref_key])
+    # strict load into the config the README names (independent of the tool's own check)
+    model = _r34_on_meta()
+    result = model.load_state_dict(converted, strict=True, assign=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert sum(p.numel() for p in model.parameters()) == REFERENCE['num_parameters'] == 46983128
 
 
 def test_unmapped_keys_are_listed(tmp_path):
@@ -112,14 +116,12 @@ def test_unmapped_keys_are_listed(tmp_path):
 
 
 def test_checkpoint_that_does_not_fit_the_config_is_refused(tmp_path):
-    model = build_tiny()
-    reference = {_to_reference(k): v for k, v in model.state_dict().items()
-                 if not k.startswith('decode_head.')}
     src = tmp_path / 'partial.pth'
-    torch.save(dict(state_dict=reference), src)
-    proc = _run(src, tmp_path / 'out.pth', '--config', _config_file(tmp_path))
+    _reference_checkpoint(src, keep=lambda key: not key.startswith(('decoder.', 'context_module.')))
+    proc = _run(src, tmp_path / 'out.pth', '--config', R34)
     assert proc.returncode != 0 and 'Traceback' not in proc.stderr
     assert 'error: converted checkpoint does not fit' in proc.stderr and 'decode_head' in proc.stderr
+    assert not (tmp_path / 'out.pth').exists()
 
 
 @pytest.mark.parametrize('content', [None, b'\x00' * 100])

@@ -64,12 +64,15 @@ def loaded(tiny):
 # ---------------------------------------------------------------------------- noise protocol
 def test_noise_modes_touch_only_their_modality():
     x = torch.randn(2, 4, 8, 8)
-    for mode, channels in ((0, [0, 1, 2]), (1, [3])):
-        noise = ModalityNoise(mode, 1.0, seed=0)
-        noise.choose = lambda m=('rgb' if mode == 0 else 'depth'): m  # force the draw
-        y, modality = noise(x)
-        changed = [c for c in range(4) if not torch.equal(y[:, c], x[:, c])]
-        assert changed == channels and modality in ('rgb', 'depth')
+    channels = {'rgb': [0, 1, 2], 'depth': [3], None: []}
+    for mode, modalities in ((0, {'rgb', None}), (1, {'depth', None}), (2, {'rgb', 'depth', None})):
+        seen = set()
+        for seed in range(40):  # the seeded draws pick each outcome of the mode
+            y, modality = ModalityNoise(mode, 1.0, seed=seed)(x)
+            changed = [c for c in range(4) if not torch.equal(y[:, c], x[:, c])]
+            assert changed == channels[modality], (mode, seed, modality)
+            seen.add(modality)
+        assert seen == modalities
 
 
 def test_noise_draw_frequencies_follow_the_protocol():
@@ -186,6 +189,36 @@ def test_sweep_compares_static_and_dynamic_and_writes_csv_json_png(tiny, tmp_pat
     assert 'DynMM (branch 4)' in capsys.readouterr().out
 
 
+def _is_timing(key):
+    return 'time' in key or 'latency' in key or key.endswith(('_ms', '_s', 'seconds'))
+
+
+def _without_timings(value):
+    """``value`` with every field that measures time removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if not _is_timing(k)}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
+def test_a_second_run_gives_identical_numbers(tiny, tmp_path):
+    """README: 'The same command gives identical numbers' (every field except timings)."""
+    argv = [tiny['dynamic_config'], tiny['dynamic'], '--mode', '-1', '2', '--noise', '1',
+            '--num-runs', '2', '--hard', '--compare', tiny['static_config'], tiny['static'],
+            '--per-kind-miou', '--no-progress']
+    results = []
+    for run in ('first', 'second'):
+        assert _run(argv + ['--out', str(tmp_path / f'{run}.json')]) == 0
+        results.append(json.loads((tmp_path / f'{run}.json').read_text()))
+    first, second = (_without_timings(r) for r in results)
+    assert first == second
+    # the runs had something to agree on: noise reached some batches in each run
+    noisy = [r for r in first['rows'] if r['mode'] == 2]
+    assert len(noisy) == 2 and all(len(r['miou_runs']) == 2 for r in noisy)
+    assert all(sum(r['noised_batches'].values()) > 0 for r in noisy)
+
+
 def prog_error_line(capsys):
     """The tool's error: exactly one line, from this tool (library warnings aside)."""
     line = error_line(capsys)
@@ -194,7 +227,7 @@ def prog_error_line(capsys):
 
 
 def test_checkpoint_that_does_not_fit_the_config_is_one_clear_line(tiny, capsys):
-    assert _run([tiny['dynamic_config'], tiny['static'], '--no-progress']) == 1
+    assert _run([tiny['dynamic_config'], tiny['static'], '--no-progress']) == 2
     line = prog_error_line(capsys)
     assert 'does not fit' in line and 'missing keys' in line and 'backbone.gate' in line
     assert 'static ESANet checkpoint' in line
@@ -207,18 +240,18 @@ def test_checkpoint_with_wrong_shapes_is_reported(tiny, tmp_path, capsys):
     state['state_dict'][key] = torch.zeros(3, 3, 1, 1)
     bad = tmp_path / 'bad.pth'
     torch.save(state, bad)
-    assert _run([tiny['static_config'], str(bad)]) == 1
+    assert _run([tiny['static_config'], str(bad)]) == 2
     line = prog_error_line(capsys)
     assert 'shape mismatch' in line and key in line
 
 
 def test_missing_files_are_named(tiny, tmp_path, capsys):
-    assert _run([tiny['static_config'], str(tmp_path / 'nope.pth')]) == 1
+    assert _run([tiny['static_config'], str(tmp_path / 'nope.pth')]) == 2
     assert 'checkpoint file not found' in prog_error_line(capsys)
-    assert _run([str(tmp_path / 'nope.py'), tiny['static']]) == 1
+    assert _run([str(tmp_path / 'nope.py'), tiny['static']]) == 2
     assert 'config file not found' in prog_error_line(capsys)
     assert _run([tiny['dynamic_config'], tiny['dynamic'], '--compare', tiny['static_config'],
-                 str(tmp_path / 'other.pth')]) == 1
+                 str(tmp_path / 'other.pth')]) == 2
     assert 'other.pth' in prog_error_line(capsys)
 
 
@@ -238,5 +271,5 @@ def test_bad_arguments_exit_with_one_line(tiny, capsys, argv, message):
 
 
 def test_hard_on_a_static_model_is_an_error(tiny, capsys):
-    assert _run([tiny['static_config'], tiny['static'], '--hard']) == 1
+    assert _run([tiny['static_config'], tiny['static'], '--hard']) == 2
     assert '--hard needs a dynamic model' in prog_error_line(capsys)

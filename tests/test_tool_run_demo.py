@@ -1,7 +1,13 @@
-"""The demo's reporting helpers and argument handling (the full demo is minutes: not run here)."""
+"""The demo end to end on its --quick schedule, its reporting helpers and its arguments."""
+import csv
 import importlib.util
 import json
+import math
+import os
 import os.path as osp
+import re
+import subprocess
+import sys
 
 import pytest
 
@@ -13,6 +19,63 @@ from dynmm_plugins.utils.report import (plot_branch_histograms, plot_miou_vs_noi
                                         write_robustness_csv)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+REPORT_FILES = ('summary.json', 'summary.md', 'robustness.csv', 'robustness.json',
+                'miou_vs_noise.png', 'routing.png')
+
+
+def _numbers(value):
+    """Every number in a JSON document."""
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _numbers(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in _numbers(v)]
+    return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
+
+
+def test_quick_demo_runs_end_to_end_and_writes_a_finite_report(tmp_path):
+    out = tmp_path / 'demo'
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
+    proc = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'run_demo.py'), '--quick',
+                           '--out', str(out), '--threads', '1'],
+                          capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = out / 'report'
+    for name in REPORT_FILES:
+        assert (report / name).is_file() and (report / name).stat().st_size > 0, name
+    for name in ('miou_vs_noise.png', 'routing.png'):
+        assert (report / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+    summary = json.loads((report / 'summary.json').read_text())
+    # the summary lists the other report files (it is written last)
+    assert {osp.basename(path) for path in summary['files'].values()} == set(REPORT_FILES) - {'summary.json'}
+    assert all(osp.isfile(path) for path in summary['files'].values())
+    assert summary['settings']['quick'] is True and summary['settings']['iters'] == 2
+    numbers = _numbers(summary) + _numbers(json.loads((report / 'robustness.json').read_text()))
+    assert numbers and all(math.isfinite(n) for n in numbers)
+    results = summary['results']
+    assert set(results) == {'ESANet (static)', 'DynMM'}
+    for name, result in results.items():
+        assert 0 <= result['mIoU'] <= 100 and result['latency_ms'] > 0, name
+        routing = result['routing']
+        assert sum(routing['branch_histogram']) == summary['settings']['num_test'], name
+        assert routing['gflops_per_image'] > 0, name
+    assert results['ESANet (static)']['routing']['branch_histogram'][:4] == [0, 0, 0, 0]
+    # the robustness sweep: per model, clean and depth noise at levels 0 and 1
+    rows = list(csv.DictReader(open(report / 'robustness.csv')))
+    assert len(rows) == 2 * 3
+    for row in rows:
+        for key, value in row.items():
+            try:
+                number = float(value)
+            except ValueError:
+                continue
+            assert math.isfinite(number), (key, value)
+    # the tables say no 'nan' or 'inf' either
+    for text in ((report / 'summary.md').read_text(), proc.stdout):
+        assert not re.search(r'\b(nan|inf)\b', text, re.IGNORECASE)
+    assert 'DynMM' in proc.stdout and 'wrote ' in proc.stdout
 
 
 def _routing(histogram, gflops, depth_gflops, kinds):
@@ -94,3 +157,5 @@ def test_demo_arguments():
         demo.parse_args(['--iters', '0'])
     with pytest.raises(SystemExit):
         demo.parse_args(['--levels', '2'])
+    quick = demo.parse_args(['--quick'])
+    assert (quick.iters, quick.finetune_iters, quick.num_test) == (2, 2, 2)

@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Latency and throughput of each DynMM branch, of mixed batches, and of computing everything.
 
 On the current device (CPU or GPU), median over ``--repeats`` timed runs after
@@ -22,7 +23,8 @@ import platform
 import sys
 from typing import Optional, Sequence
 
-from dynmm_plugins.utils.cli import ArgumentParser, add_cfg_options, default_device, run_tool
+from dynmm_plugins.utils.cli import (ArgumentParser, add_cfg_options, check_device, check_output_file,
+                                     run_tool, shape_error)
 
 PROG = 'benchmark_latency.py'
 
@@ -38,6 +40,9 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--repeats', type=int, default=10, help='timed runs (default: 10)')
     parser.add_argument('--warmup', type=int, default=2, help='untimed runs first (default: 2)')
     parser.add_argument('--checkpoint', help='load these weights (latency does not depend on them)')
+    parser.add_argument('--budget', metavar='FILE',
+                        help='budget file of tools/calibrate_budget.py for --checkpoint: adds its operating '
+                             'point, the per-branch latencies weighted by its calibrated branch fractions')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--no-static', action='store_true', help='skip the static ESANet model')
     parser.add_argument('--fuse-conv-bn', action='store_true',
@@ -52,10 +57,14 @@ def parse_args(argv: Optional[Sequence[str]] = None):
             parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
     if args.warmup < 0:
         parser.error(f'--warmup must be >= 0, got {args.warmup}')
+    if args.budget and not args.checkpoint:
+        parser.error('--budget needs --checkpoint (the checkpoint it was calibrated for)')
     if args.mixed_batch_size is not None and args.mixed_batch_size < 2:
         parser.error(f'--mixed-batch-size must be >= 2, got {args.mixed_batch_size}')
-    if args.shape and (args.shape[0] % 32 or args.shape[1] % 32):
-        parser.error(f'--shape must be multiples of 32 (the encoder stride), got {args.shape}')
+    if shape_error(args.shape):
+        parser.error(shape_error(args.shape))
+    if args.threads is not None and args.threads < 1:
+        parser.error(f'--threads must be >= 1, got {args.threads}')
     return args
 
 
@@ -69,8 +78,12 @@ def static_variant(cfg, device):
 
 
 def run_benchmark(model, size, batch_size, mixed_batch_size, repeats, warmup, device,
-                  static=None, progress=False) -> dict:
-    """Time every configuration; returns latencies, throughputs and GFLOPs ratios."""
+                  static=None, progress=False, budget=None) -> dict:
+    """Time every configuration; returns latencies, throughputs and GFLOPs ratios.
+
+    With a ``budget`` (a budget file's content) a row for its operating point is
+    added: the branch rows weighted by the budget's calibrated branch fractions.
+    """
     import torch
 
     from dynmm_plugins.utils.benchmark import (compute_all_and_select, forced_branches,
@@ -122,8 +135,47 @@ def run_benchmark(model, size, batch_size, mixed_batch_size, repeats, warmup, de
     b4 = next(r for r in rows if r['name'] == f'branch {nb - 1}')['per_image_ms']
     for r in rows:
         r['latency_ratio'] = r['per_image_ms'] / b4
+    if budget is not None:
+        rows.append(budget_row(rows, budget, costs, full, b4))
     return dict(rows=rows, mixed_assignment=mixed, max_abs_diff_skip_vs_all=max_diff,
                 costs=costs)
+
+
+def skipping_summary(skip_ms: float, every_ms: float, gflops_ratio: float) -> str:
+    """Skipping against computing everything, worded by the sign of the difference."""
+    flops = f'{100 * (1 - gflops_ratio):.1f}% fewer GFLOPs'
+    change = 1 - skip_ms / every_ms
+    if change >= 0:
+        return (f'skipping saves {100 * change:.1f}% of the per-image latency of computing '
+                f'everything ({flops})')
+    return (f'skipping is {-100 * change:.1f}% SLOWER per image than computing everything '
+            f'despite {flops} (timing noise or per-branch overhead at this size)')
+
+
+def budget_fractions(budget: dict, num_branches: int) -> list:
+    """The calibrated branch fractions of a budget file; ValueError if absent or malformed."""
+    fractions = budget.get('branch_fractions')
+    if not (isinstance(fractions, list) and len(fractions) == num_branches
+            and all(isinstance(f, (int, float)) and 0 <= f <= 1 for f in fractions)):
+        raise ValueError(f'the budget file has no branch_fractions of {num_branches} values in [0, 1]; '
+                         'rewrite it with tools/calibrate_budget.py')
+    return fractions
+
+
+def budget_row(rows, budget: dict, costs: dict, full: float, b4_ms: float) -> dict:
+    """The budget's operating point from the branch rows: sum_k fraction_k * (ms, GFLOPs) of branch k.
+
+    The mean per-image latency of batches whose images take branch k with the
+    calibrated fraction f_k (a batch of one branch takes that branch's time), at
+    this input size and batch size.
+    """
+    fractions = budget_fractions(budget, len(costs['total']))
+    by_name = {r['name']: r for r in rows}
+    ms = sum(f * by_name[f'branch {k}']['per_image_ms'] for k, f in enumerate(fractions))
+    gflops = sum(f * c for f, c in zip(fractions, costs['total']))
+    return dict(name='budget (branch mix)', batch_size=by_name['branch 0']['batch_size'], median_ms=ms, per_image_ms=ms, images_per_s=1e3 / ms,
+                gflops_per_image=gflops, gflops_ratio=gflops / full, latency_ratio=ms / b4_ms,
+                branch_fractions=fractions, times_ms=[])
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -135,8 +187,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from dynmm_plugins.utils.report import text_table, write_json
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = args.device or default_device()
+    device = check_device(args.device)
+    check_output_file(args.out, '--out')  # before the work, not after it
     model, cfg = load_model(args.config, args.checkpoint, args.cfg_options, device)
+    budget = None
+    if args.budget:
+        from dynmm_plugins.utils.budget import apply_budget
+        budget = apply_budget(model, args.budget, args.checkpoint)
+        budget_fractions(budget, model.num_branches)  # before minutes of timing
     size = tuple(args.shape) if args.shape else tuple(model.cost_input_size)
     mixed_bs = args.mixed_batch_size or max(args.batch_size, model.num_branches)
     static = None if args.no_static else static_variant(cfg, device)
@@ -147,7 +205,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 fold_batchnorm(m)
     load_before = load_average()
     result = run_benchmark(model, size, args.batch_size, mixed_bs, args.repeats, args.warmup,
-                           device, static, progress=not args.no_progress)
+                           device, static, progress=not args.no_progress, budget=budget)
     load_after = load_average()
     dev = torch.cuda.get_device_name(device) if torch.device(device).type == 'cuda' else \
         f'CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)'
@@ -164,9 +222,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(text_table(header, table))
     rows = {r['name']: r for r in result['rows']}
     skip, every = rows['mixed, skipping'], rows['mixed, compute all + select']
-    print(f'mixed batch: skipping saves {100 * (1 - skip["per_image_ms"] / every["per_image_ms"]):.1f}% '
-          f'of the per-image latency of computing everything ({100 * (1 - skip["gflops_ratio"]):.1f}% '
-          f'of the GFLOPs); outputs agree to {result["max_abs_diff_skip_vs_all"]:.2e}')
+    print(f'mixed batch: {skipping_summary(skip["per_image_ms"], every["per_image_ms"], skip["gflops_ratio"])}; '
+          f'outputs agree to {result["max_abs_diff_skip_vs_all"]:.2e}')
     if args.out:
         result.update(config=args.config, device=dev, input_size=list(size),
                       batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,

@@ -6,93 +6,94 @@
 SRC is a torch file holding a ``state_dict`` (or a bare state dict) saved by the
 reference training scripts. DST can then be used with ``load_from=DST`` or
 ``mim test mmsegmentation CONFIG --checkpoint DST``. With ``--config`` the result
-is also loaded strictly into the model that config builds, so a mismatch shows
-up now and not at training time. DST is written atomically: an interrupted run
-never leaves a truncated file behind.
+is also checked against the model that config builds, so a mismatch shows up now
+and not at training time; a static ESANet checkpoint fits a dynamic config (the
+gate then starts from its initialisation: static -> DynMM finetuning). A SRC that
+already has our key names is recognised and written unchanged. DST is checked to
+be writable first and written atomically: an interrupted run never leaves a
+truncated file behind.
 """
-import argparse
 import os
 import sys
-import tempfile
+from typing import Optional, Sequence
 
-import torch
+from dynmm_plugins.utils.cli import ArgumentParser, DynMMUserError, check_output_file, run_tool
 
-from dynmm_plugins.utils.reference_checkpoint import convert_reference_state_dict
-
-
-def load_source(path):
-    """The reference state dict in ``path`` (tensors only, loaded safely)."""
-    if not os.path.isfile(path):
-        raise SystemExit(f'error: source checkpoint not found: {path}')
-    try:
-        # weights_only: a checkpoint from the internet must not run code here.
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as exc:  # truncated zip, not a torch file, forbidden globals...
-        raise SystemExit(f'error: cannot read {path} as a torch checkpoint: '
-                         f'{type(exc).__name__}: {str(exc).splitlines()[0]}')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
-        raise SystemExit(f'error: {path} holds no state dict of tensors (keys: '
-                         f'{sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__})')
-    return state
+PROG = 'convert_dynmm_checkpoint.py'
+#: Top-level names of our segmentor's state dict.
+OUR_PREFIXES = ('backbone.', 'neck.', 'decode_head.', 'auxiliary_head.')
 
 
-def check_against_config(state, config_path):
-    """Load ``state`` strictly into the model built from ``config_path``."""
-    from mmengine.config import Config
-    from mmseg.registry import MODELS
-    from mmseg.utils import register_all_modules
-
-    import dynmm_plugins  # noqa: F401
-
-    register_all_modules()
-    model = MODELS.build(Config.fromfile(config_path).model)
-    try:  # our segmentor refuses a checkpoint of another architecture itself
-        result = model.load_state_dict(state, strict=False)
-    except ValueError as err:
-        raise SystemExit(f'error: converted checkpoint does not fit {config_path}: {err}')
-    if result.missing_keys or result.unexpected_keys:
-        raise SystemExit(f'error: converted checkpoint does not fit {config_path}: '
-                         f'missing {result.missing_keys[:10]} (of {len(result.missing_keys)}), '
-                         f'unexpected {result.unexpected_keys[:10]} (of {len(result.unexpected_keys)})')
-
-
-def save_atomically(obj, path):
-    """torch.save to a temporary file beside ``path``, then rename over it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path), suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+def parse_args(argv: Optional[Sequence[str]] = None):
+    parser = ArgumentParser(prog=PROG, description=__doc__.split('\n')[0])
     parser.add_argument('src', help='reference checkpoint (.pth/.tar with a state_dict)')
     parser.add_argument('dst', help='output checkpoint for our configs')
-    parser.add_argument('--config', help='verify the result against this config (strict load)')
-    args = parser.parse_args(argv)
+    parser.add_argument('--config', help='verify the result against this config')
+    return parser.parse_args(argv)
 
-    state = load_source(args.src)
-    converted, unmapped = convert_reference_state_dict(state)
+
+def convert(state: dict, src: str):
+    """(our state dict, whether SRC already had our names); one clear error for foreign keys."""
+    from dynmm_plugins.utils.reference_checkpoint import convert_reference_state_dict
+    stripped = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    if all(k.startswith(OUR_PREFIXES) for k in stripped):
+        return stripped, True
+    converted, unmapped = convert_reference_state_dict(stripped)
     if unmapped:
-        raise SystemExit(f'error: {len(unmapped)} keys of {args.src} match no DynMM/ESANet '
-                         f'parameter; is it a SkipGateESANet/ESANet checkpoint? Unmapped: '
-                         f'{unmapped[:20]}')
-    if args.config:
-        check_against_config(converted, args.config)
+        ours = [k for k in unmapped if k.startswith(OUR_PREFIXES)]
+        hint = (f'; {len(ours)} of them already have our names, so {src} mixes both conventions'
+                if ours else '; is it a SkipGateESANet/ESANet checkpoint?')
+        raise DynMMUserError(f'{len(unmapped)} keys of {src} match no DynMM/ESANet parameter '
+                             f'({", ".join(unmapped[:5])}{", ..." if len(unmapped) > 5 else ""}){hint}')
+    return converted, False
+
+
+def check_against_config(state: dict, config: str) -> Optional[str]:
+    """Check ``state`` against the model of ``config``; returns a note for static -> dynamic."""
+    from dynmm_plugins.utils.evaluation import build_model, check_state_dict_fits, load_config
+    model = build_model(load_config(config))
+    own = model.state_dict()
+    gate = {k: v for k, v in own.items() if k.startswith('backbone.gate.')}
+    note = None
+    if gate and not any(k.startswith('backbone.gate.') for k in state):
+        # static ESANet -> DynMM: everything but the gate must fit
+        note = (f'{config} is dynamic and the checkpoint is static ESANet: the gate '
+                f'({len(gate)} tensors) is not in it and starts from its initialisation when '
+                'you finetune with load_from')
+        state = {**state, **gate}
+    check_state_dict_fits(model, state, 'the converted checkpoint', f'config {config}')
+    return note
+
+
+def save_atomically(obj, path: str) -> None:
+    """torch.save through the project's atomic write (temporary file + rename)."""
+    import torch
+
+    from dynmm_plugins.utils.io import atomic_write
+    with atomic_write(path, 'wb') as f:
+        torch.save(obj, f)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    from dynmm_plugins.utils.evaluation import read_state_dict
+    check_output_file(args.dst, 'DST')  # before the work, not after it
+    if args.config and not os.path.isfile(args.config):
+        raise FileNotFoundError(f'config file not found: {args.config}')
+    converted, already = convert(read_state_dict(args.src), args.src)
+    note = check_against_config(converted, args.config) if args.config else None
     has_gate = any(k.startswith('backbone.gate.') for k in converted)
     save_atomically(dict(state_dict=converted,
                          meta=dict(converted_from=os.path.abspath(args.src), has_gate=has_gate)),
                     args.dst)
+    if already:
+        print(f'{args.src} already has our key names (converted before?): written unchanged')
+    if note:
+        print(f'note: {note}')
     print(f'converted {len(converted)} tensors ({"dynamic" if has_gate else "static"} model) '
           f'-> {args.dst}')
+    return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main, prog=PROG))

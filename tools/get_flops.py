@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Per-branch GFLOPs of a DynMM / ESANet RGB-D model, counted on its real modules.
 
 GFLOPs here are GMACs (the thop convention of DynMM's tables), measured with
@@ -19,7 +20,8 @@ import copy
 import sys
 from typing import Optional, Sequence
 
-from dynmm_plugins.utils.cli import ArgumentParser, add_cfg_options, default_device, run_tool
+from dynmm_plugins.utils.cli import (ArgumentParser, add_cfg_options, check_device, check_output_file,
+                                     run_tool, shape_error)
 
 PROG = 'get_flops.py'
 
@@ -31,6 +33,9 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                         help="input size (default: the model's cost_input_size)")
     parser.add_argument('--checkpoint', help='checkpoint: also report the realised GFLOPs and '
                                              'branch histogram over the test set')
+    parser.add_argument('--budget', metavar='FILE',
+                        help='budget file of tools/calibrate_budget.py for --checkpoint: the test set '
+                             'runs with its gate bias')
     parser.add_argument('--no-reference', action='store_true',
                         help='skip the comparison with the reference table (saves 3 x 5 passes)')
     parser.add_argument('--out', help='write the numbers as JSON to this file')
@@ -38,8 +43,10 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     add_cfg_options(parser)
     args = parser.parse_args(argv)
-    if args.shape and (args.shape[0] < 32 or args.shape[1] < 32):
-        parser.error(f'--shape must be at least 32 x 32, got {args.shape[0]} {args.shape[1]}')
+    if args.budget and not args.checkpoint:
+        parser.error('--budget needs --checkpoint (the checkpoint it was calibrated for)')
+    if shape_error(args.shape):
+        parser.error(shape_error(args.shape))
     return args
 
 
@@ -164,8 +171,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from dynmm_plugins.utils.evaluation import (build_evaluator, build_test_dataloader, evaluate,
                                                 inference_gate_mode, load_model)
     from dynmm_plugins.utils.report import write_json
-    device = args.device or default_device()
+    device = check_device(args.device)
+    check_output_file(args.out, '--out')  # before the work, not after it
     model, cfg = load_model(args.config, args.checkpoint, args.cfg_options, device)
+    budget = None
+    if args.budget:
+        from dynmm_plugins.utils.budget import apply_budget
+        budget = apply_budget(model, args.budget, args.checkpoint)
     size = tuple(args.shape) if args.shape else tuple(model.cost_input_size)
     report = branch_report(model, size)
     comparison = None if args.no_reference else reference_comparison(model, cfg, size, device, report)
@@ -176,6 +188,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         evaluator = build_evaluator(cfg, dataloader)
         data = evaluate(model, dataloader, evaluator, progress=not args.no_progress, desc='test set')
         data['gate'] = inference_gate_mode(model)
+        data['gate_bias'] = model.gate_bias.tolist()
+        if budget is not None:
+            data['budget'] = dict(file=args.budget, target_gflops=budget['target_gflops'],
+                                  realised_gflops_on_calibration=budget['realised_gflops'],
+                                  calibration_split=budget['split'])
+            print(f'\nbudget {args.budget}: gate bias {[round(b, 4) for b in budget["gate_bias"]]}, target '
+                  f'{budget["target_gflops"]:.4f} GFLOPs/image (calibrated on {budget["split"]})')
         print_dataset_report(data)
         result.update(checkpoint=args.checkpoint, dataset=data)
     if args.out:

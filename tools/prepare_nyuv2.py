@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Convert the official NYU Depth v2 labelled set into the layout DynMM reads.
 
 Inputs are files you downloaded yourself; this tool never downloads anything:
@@ -32,7 +33,6 @@ Example::
     python tools/prepare_nyuv2.py --labeled-mat nyu_depth_v2_labeled.mat \
         --splits splits.mat --class-mapping classMapping40.mat --out data/nyuv2
 """
-import argparse
 import os
 import os.path as osp
 import sys
@@ -40,6 +40,8 @@ from typing import Dict, Iterable, Sequence
 
 import cv2
 import numpy as np
+
+from dynmm_plugins.utils.io import atomic_write
 
 MAT_KEYS = ('images', 'depths', 'rawDepths', 'labels')
 SPLITS = ('train', 'test')
@@ -143,10 +145,8 @@ def _write_png(path: str, array: np.ndarray) -> None:
 
 
 def _write_atomic(path: str, data) -> None:
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'wb') as f:
+    with atomic_write(path, 'wb') as f:
         f.write(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
 
 
 def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):
@@ -246,8 +246,8 @@ def convert(labeled_mat: str, splits_mat: str, class_mapping_mat: str, out: str,
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Convert NYU Depth v2 (labelled .mat) into the DynMM layout.',
+    parser = _errors().ArgumentParser(
+        prog='prepare_nyuv2.py', description='Convert NYU Depth v2 (labelled .mat) into the DynMM layout.',
         epilog='Never downloads: pass the files you have.')
     parser.add_argument('--labeled-mat', required=True,
                         help='nyu_depth_v2_labeled.mat (MATLAB v7.3)')
@@ -258,21 +258,45 @@ def parse_args(argv=None):
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--no-progress', action='store_true',
                         help='do not show a progress bar')
+    parser.add_argument('--force', action='store_true',
+                        help='replace a data set that already exists in --out')
     return parser.parse_args(argv)
+
+
+def _errors():
+    """The project's error convention, loaded from its file (no mmseg import for a data tool)."""
+    import importlib.util
+    path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'dynmm_plugins', 'utils',
+                    'errors.py')
+    spec = importlib.util.spec_from_file_location('_dynmm_errors', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_out(out: str, force: bool) -> None:
+    """Refuse an --out that is a file or already holds a data set (unless --force)."""
+    if osp.exists(out) and not osp.isdir(out):
+        raise PrepareError(f'--out {out} is a file, not a folder')
+    existing = [f'{s}.txt' for s in SPLITS if osp.isfile(osp.join(out, f'{s}.txt'))]
+    if existing and not force:
+        raise PrepareError(f'--out {out} already holds a data set ({", ".join(existing)}); '
+                           'pass --force to replace it')
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
+        check_out(args.out, args.force)
         written = convert(args.labeled_mat, args.splits, args.class_mapping,
                           args.out, progress=not args.no_progress)
-    except PrepareError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    except PrepareError as err:  # bad input: the convention's one line and exit code 2
+        print(f'prepare_nyuv2.py: error: {err}', file=sys.stderr)
+        return 2
     print(f'wrote {len(written["train"])} train and {len(written["test"])} test '
           f'images to {args.out}')
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(_errors().run_entry_point(main, prog='prepare_nyuv2.py'))

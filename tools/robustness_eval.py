@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Robustness of an RGB-D segmentation checkpoint to noise on one modality (DynMM's protocol).
 
 For every test batch a seeded u ~ U(0, 1) decides which normalised modality gets
@@ -26,8 +27,8 @@ import sys
 from typing import List, Optional, Sequence
 
 
-from dynmm_plugins.utils.cli import (ArgumentParser, add_cfg_options, argparse_type,
-                                     default_device, run_tool)
+from dynmm_plugins.utils.cli import (ArgumentParser, DynMMUserError, add_cfg_options, argparse_type,
+                                     check_device, check_output_dir, check_output_file, run_tool)
 from dynmm_plugins.utils.noise import NOISE_MODES, check_noise_level, check_noise_mode
 
 PROG = 'robustness_eval.py'
@@ -47,6 +48,9 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     gate.add_argument('--hard', action='store_true', help='hard gates (dynamic models only)')
     gate.add_argument('--baseline', action='store_true',
                       help='force branch 4, i.e. static ESANet, on a dynamic model')
+    parser.add_argument('--budget', metavar='FILE',
+                        help='budget file of tools/calibrate_budget.py for CHECKPOINT: the gate runs '
+                             'with its bias (the compute knob)')
     parser.add_argument('--name', help='label of the model in tables and plots')
     parser.add_argument('--compare', nargs=2, action='append', default=[],
                         metavar=('CONFIG', 'CHECKPOINT'),
@@ -67,7 +71,24 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     args = parser.parse_args(argv)
     if args.num_runs < 1:
         parser.error(f'--num-runs must be >= 1, got {args.num_runs}')
+    noisy = [level for level in args.noise if level > 0]
+    if set(args.mode) == {-1} and noisy:
+        parser.error(f'--noise {noisy[0]:g} has no effect with --mode -1 (clean inputs); '
+                     'add --mode 0, 1 or 2 to perturb RGB, depth or either')
+    if args.budget and args.baseline:
+        parser.error('--budget biases the gate; --baseline does not use it')
     return args
+
+
+def check_scene_kinds(dataloader, config: str) -> None:
+    """``--per-kind-miou`` needs a scene kind per image (the data root's scene_kinds.json)."""
+    dataset = dataloader.dataset
+    kinds = [dataset.get_data_info(i).get('scene_kind') for i in range(len(dataset))]
+    if not any(kind is not None for kind in kinds):
+        root = getattr(dataset, 'data_root', None) or '(no data_root)'
+        raise DynMMUserError(f'--per-kind-miou: the test set of {config} has no scene kinds: '
+                             f'{root}/scene_kinds.json is missing (the synthetic set writes it; '
+                             'NYUv2 has none)')
 
 
 def _label(model, args_name: Optional[str], baseline: bool) -> str:
@@ -96,7 +117,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                 configure_gate, load_model, robustness_sweep)
     from dynmm_plugins.utils.report import (format_robustness_table, plot_miou_vs_noise,
                                             write_json, write_robustness_csv)
-    device = args.device or default_device()
+    device = check_device(args.device)
+    check_output_file(args.out, '--out')  # before the work, not after it
+    check_output_dir(args.out_dir, '--out-dir')
     specs = [(args.config, args.checkpoint)] + [tuple(c) for c in args.compare]
     for config, checkpoint in specs:  # fail fast, before any model is evaluated
         for path, what in ((config, 'config'), (checkpoint, 'checkpoint')):
@@ -112,15 +135,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if i == 0:
             gate = configure_gate(model, hard=args.hard, baseline=args.baseline)
             cfg = model_cfg
+            if args.budget:
+                from dynmm_plugins.utils.budget import apply_budget
+                apply_budget(model, args.budget, checkpoint)
         else:
             gate = configure_gate(model)
         models.append(model)
         labels.append(_label(model, args.name if i == 0 else None, args.baseline and i == 0))
-        infos.append(dict(config=config, checkpoint=checkpoint, gate=gate, has_gate=model.has_gate))
+        infos.append(dict(config=config, checkpoint=checkpoint, gate=gate, has_gate=model.has_gate,
+                          gate_bias=model.gate_bias.tolist(), budget=args.budget if i == 0 else None))
     labels = _unique(labels, [s[0] for s in specs])
 
     # one test set for every model: the first config's (with --cfg-options)
     dataloader = build_test_dataloader(cfg)
+    if args.per_kind_miou:
+        check_scene_kinds(dataloader, args.config)
     evaluator = build_evaluator(cfg, dataloader)
     kind_evaluator = (lambda: build_evaluator(cfg, dataloader)) if args.per_kind_miou else None
     rows = robustness_sweep(list(zip(labels, models)), dataloader, evaluator, args.mode, args.noise,

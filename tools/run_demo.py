@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """The built-in DynMM demo: synthetic RGB-D data, static ESANet vs DynMM, on the CPU.
 
 1. writes the synthetic RGB-D set (half of its scenes hide their objects in RGB,
@@ -18,6 +19,7 @@ Example::
 
     python tools/run_demo.py                      # ~10 min on 2 CPU cores
     python tools/run_demo.py --iters 60 --finetune-iters 40 --out work_dirs/demo_quick
+    python tools/run_demo.py --quick --out work_dirs/demo_smoke   # every step, tiny: ~1 min
 """
 import os
 import os.path as osp
@@ -25,7 +27,7 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from dynmm_plugins.utils.cli import ArgumentParser, argparse_type, run_tool
+from dynmm_plugins.utils.cli import ArgumentParser, argparse_type, check_output_dir, run_tool
 from dynmm_plugins.utils.noise import check_noise_level, check_noise_mode
 
 PROG = 'run_demo.py'
@@ -38,6 +40,9 @@ STATIC, DYNAMIC = 'ESANet (static)', 'DynMM'
 # demo allows on 2 cores (see the README for measured times).
 DEFAULT_ITERS = 300
 DEFAULT_FINETUNE_ITERS = 200
+# --quick: every step of the demo on a tiny schedule (a smoke test; its numbers mean nothing)
+QUICK = dict(iters=2, finetune_iters=2, num_train=4, num_test=2, levels=[0.0, 1.0], num_runs=1,
+             latency_images=1)
 
 
 def config_path(name: str) -> str:
@@ -72,9 +77,19 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--reuse', action='store_true',
                         help='keep checkpoints of an earlier run with the same settings')
     parser.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
+    parser.add_argument('--quick', action='store_true',
+                        help='smoke test: every step on a tiny schedule (overrides '
+                             + ', '.join(f'--{k.replace("_", "-")} '
+                                         + (' '.join(map(str, v)) if isinstance(v, list) else str(v))
+                                         for k, v in QUICK.items())
+                             + '); the numbers mean nothing')
     args = parser.parse_args(argv)
+    if args.quick:
+        vars(args).update(QUICK)
     if args.finetune_iters is None:
         args.finetune_iters = max(1, round(args.iters * DEFAULT_FINETUNE_ITERS / DEFAULT_ITERS))
+    if args.threads is not None and args.threads < 1:
+        parser.error(f'--threads must be >= 1, got {args.threads}')
     for name in ('iters', 'finetune_iters', 'num_train', 'num_test', 'num_runs', 'latency_images'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
@@ -101,6 +116,7 @@ def _train(config: str, data: str, work_dir: str, iters: int, seed: int, reuse: 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    check_output_dir(args.out, '--out')  # before minutes of training, not after
     start = time.time()
     import torch
 

@@ -1,4 +1,4 @@
-"""Gate activations: temperature softmax, straight-through hard one-hot, Gumbel noise."""
+"""Gate activations: temperature softmax and straight-through hard one-hot."""
 import torch
 from torch import Tensor
 
@@ -9,12 +9,6 @@ def check_temperature(temperature: float) -> float:
     if not value > 0 or value != value or value == float('inf'):
         raise ValueError(f'gate temperature must be a finite number > 0, got {temperature!r}')
     return value
-
-
-def sample_gumbel(like: Tensor, generator: torch.Generator = None, eps: float = 1e-10) -> Tensor:
-    """Draw standard Gumbel(0, 1) noise with the shape, dtype and device of ``like``."""
-    uniform = torch.rand(like.shape, dtype=like.dtype, device=like.device, generator=generator)
-    return -torch.log(-torch.log(uniform + eps) + eps)
 
 
 def straight_through_one_hot(soft: Tensor, dim: int = -1) -> Tensor:
@@ -28,9 +22,7 @@ def straight_through_one_hot(soft: Tensor, dim: int = -1) -> Tensor:
 def gate_activation(logits: Tensor,
                     temperature: float = 1.0,
                     hard: bool = False,
-                    gumbel: bool = False,
-                    dim: int = -1,
-                    generator: torch.Generator = None) -> Tensor:
+                    dim: int = -1) -> Tensor:
     """Turn gate logits into branch weights.
 
     Args:
@@ -39,17 +31,12 @@ def gate_activation(logits: Tensor,
             sharpen the distribution. Default: 1.0.
         hard (bool): Straight-through one-hot: the forward value is the one-hot
             arg-max, the gradient is that of the tempered softmax. Default: False.
-        gumbel (bool): Add Gumbel(0, 1) noise to the logits before the softmax
-            (Gumbel-softmax sampling). Default: False.
         dim (int): Branch dimension. Default: -1.
-        generator (torch.Generator, optional): Source of the Gumbel noise.
 
     Returns:
         Tensor: Weights of the same shape as ``logits`` that sum to 1 along ``dim``.
     """
     tau = check_temperature(temperature)
-    if gumbel:
-        logits = logits + sample_gumbel(logits, generator)
     soft = torch.softmax(logits / tau, dim=dim)
     return straight_through_one_hot(soft, dim) if hard else soft
 

@@ -39,12 +39,6 @@ class GateStatistics:
         self.branch_counts += torch.bincount(weights.argmax(dim=1), minlength=self.num_branches).double()
         self.weight_sum += weights.sum(dim=0)
 
-    def merge_counts(self, count: int, branch_counts: Tensor, weight_sum: Tensor) -> None:
-        """Add totals gathered elsewhere (e.g. other ranks)."""
-        self.count += int(count)
-        self.branch_counts += branch_counts.double().cpu()
-        self.weight_sum += weight_sum.double().cpu()
-
     @property
     def branch_fractions(self) -> Tensor:
         """Fraction of samples routed to each branch (B,)."""

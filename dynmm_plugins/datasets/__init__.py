@@ -12,9 +12,10 @@ __all__ = ['make_synthetic_rgbd']
 
 if importlib.util.find_spec('mmseg') is not None:
     from .nyuv2_rgbd import NYUv2RGBDDataset
+    from .sunrgbd_rgbd import SUNRGBDRGBDDataset
     from .transforms import (ConcatRGBD, LoadCheckedAnnotations,
                              LoadDepthFromFile, RandomHSV)
     __all__ += [
-        'NYUv2RGBDDataset', 'LoadDepthFromFile', 'LoadCheckedAnnotations',
+        'NYUv2RGBDDataset', 'SUNRGBDRGBDDataset', 'LoadDepthFromFile', 'LoadCheckedAnnotations',
         'RandomHSV', 'ConcatRGBD'
     ]

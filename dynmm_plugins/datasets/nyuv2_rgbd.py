@@ -98,6 +98,8 @@ class NYUv2RGBDDataset(BaseSegDataset):
     """
 
     METAINFO = LABEL_SETS['labels_40']
+    # Label folders with built-in class names and palettes (subclasses replace it).
+    LABEL_SETS = LABEL_SETS
 
     def __init__(self,
                  data_root: str,
@@ -119,14 +121,14 @@ class NYUv2RGBDDataset(BaseSegDataset):
                 f'RGB-D dataset root {data_root!r} does not exist; write it with '
                 'tools/prepare_nyuv2.py (NYUv2) or tools/make_synthetic_rgbd.py')
         metainfo = kwargs.get('metainfo') or {}
-        if label_dir in LABEL_SETS:
+        if label_dir in self.LABEL_SETS:
             # The label set's names and palette, unless metainfo overrides them
             # (e.g. a subset of the classes, which becomes a label_map).
-            metainfo = {**LABEL_SETS[label_dir], **metainfo}
+            metainfo = {**self.LABEL_SETS[label_dir], **metainfo}
         elif 'classes' not in metainfo:
             raise ValueError(
                 f'label_dir {label_dir!r} has no built-in class names (known: '
-                f'{sorted(LABEL_SETS)}); pass metainfo=dict(classes=...)')
+                f'{sorted(self.LABEL_SETS)}); pass metainfo=dict(classes=...)')
         kwargs['metainfo'] = metainfo
         self.split = split
         self.depth_suffix = depth_suffix
@@ -134,7 +136,7 @@ class NYUv2RGBDDataset(BaseSegDataset):
         self.check_files = check_files and backend_args is None
         # Classes of the label files, before metainfo may narrow them to a subset.
         self.label_classes = tuple(
-            LABEL_SETS[label_dir]['classes'] if label_dir in LABEL_SETS else
+            self.LABEL_SETS[label_dir]['classes'] if label_dir in self.LABEL_SETS else
             kwargs['metainfo']['classes'])
         data_prefix = dict(
             img_path=osp.join(split, rgb_dir),

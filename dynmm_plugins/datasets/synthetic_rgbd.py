@@ -17,13 +17,27 @@ each image is recorded in ``<out>/scene_kinds.json`` so that evaluation can chec
 The output has exactly the NYUv2 layout that ``tools/prepare_nyuv2.py`` writes (see
 ``NYUv2RGBDDataset``)::
 
-    <out>/train.txt, <out>/test.txt          one image name per line
+    <out>/train.txt, <out>/test.txt          one image name per line (val.txt: see below)
     <out>/{train,test}/rgb/NNNN.png          8-bit colour
     <out>/{train,test}/depth/NNNN.png        uint16, millimetres
     <out>/{train,test}/labels_40/NNNN.png    uint8, 0 = void, NYUv2 40-class ids
     <out>/{train,test}/labels_13/NNNN.png    uint8, NYUv2 13-class ids
     <out>/scene_kinds.json                   {"train": {name: kind}, "test": {...}}
+
+With ``num_val > 0`` a third split, ``val`` (val.txt, val/...), is written the same
+way: images to tune on (a gate bias, a resource-loss weight) that the test numbers
+never saw. Its images are numbered after the test ones, so adding it changes no
+train or test image.
     <out>/synthetic_rgbd.json                generation parameters and class table
+
+With ``layout='sunrgbd'`` the files are SUN RGB-D's instead, as
+``tools/prepare_sunrgbd.py`` writes them (see ``SUNRGBDRGBDDataset``): colour as
+JPEG, depth as SUN RGB-D stores it (millimetres rotated left by 3 bits) and labels
+in ``labels_37`` (the scene classes are among the 37)::
+
+    <out>/{train,test}/rgb/NNNN.jpg          8-bit colour (JPEG, quality 95)
+    <out>/{train,test}/depth/NNNN.png        uint16, mm rotated left by 3 bits
+    <out>/{train,test}/labels_37/NNNN.png    uint8, 0 = void, SUN RGB-D 37-class ids
 
 This module needs only numpy and OpenCV; it does not import mmseg.
 """
@@ -34,6 +48,8 @@ from typing import Dict
 
 import cv2
 import numpy as np
+
+from dynmm_plugins.utils.io import atomic_write
 
 # Background classes (NYUv2 40-class ids) and their base colours (RGB).
 WALL, FLOOR = 1, 2
@@ -76,19 +92,28 @@ NYU40_TO_13 = np.array(
     dtype=np.uint8)
 
 SCENE_KINDS = ('rgb', 'depth')
+LAYOUTS = ('nyuv2', 'sunrgbd')
 MIN_DEPTH_MM, MAX_DEPTH_MM = 500, 10000
 
 
 def _write_bytes_atomic(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'wb') as f:
+    with atomic_write(path, 'wb') as f:
         f.write(data)
-    os.replace(tmp, path)
+
+
+def sunrgbd_depth(depth_mm: np.ndarray) -> np.ndarray:
+    """uint16 millimetres -> SUN RGB-D's stored depth: rotated left by 3 bits."""
+    depth = depth_mm.astype(np.uint16)
+    return (depth << 3) | (depth >> 13)
 
 
 def _write_png(path: str, array: np.ndarray) -> None:
-    ok, buf = cv2.imencode('.png', array)
+    _write_image(path, array, '.png')
+
+
+def _write_image(path: str, array: np.ndarray, ext: str, params=()) -> None:
+    ok, buf = cv2.imencode(ext, array, list(params))
     if not ok:
         raise OSError(f'OpenCV could not encode {path!r} as PNG')
     _write_bytes_atomic(path, buf.tobytes())
@@ -190,25 +215,54 @@ def render_scene(rng: np.random.Generator, height: int, width: int,
                 labels_13=NYU40_TO_13[labels])
 
 
+def check_synthetic_args(out, num_train, num_test, height, width, depth_only_ratio,
+                         max_objects, overwrite=False) -> None:
+    """Reject arguments that would fail midway or write an empty or clobbered set."""
+    if num_train < 1 or num_test < 1:
+        raise ValueError('num_train and num_test (--num-train, --num-test) must be >= 1: an '
+                         f'empty split cannot be trained or tested on, got {num_train}, {num_test}')
+    if height < 8 or width < 8:
+        raise ValueError(f'height and width (--height, --width) must be >= 8, got {height}x{width}')
+    if not 0.0 <= depth_only_ratio <= 1.0:
+        raise ValueError(f'depth_only_ratio (--depth-only-ratio) must be in [0, 1], '
+                         f'got {depth_only_ratio}')
+    if max_objects < 1:
+        raise ValueError(f'max_objects (--max-objects) must be >= 1, got {max_objects}')
+    if osp.exists(out) and not osp.isdir(out):
+        raise NotADirectoryError(f'output folder {out} is a file')
+    existing = [name for name in ('train.txt', 'test.txt', 'val.txt', 'scene_kinds.json')
+                if osp.isfile(osp.join(out, name))]
+    if existing and not overwrite:
+        raise FileExistsError(f'{out} already holds a data set ({", ".join(existing)}); '
+                              'pass --force (overwrite=True) to replace it, or choose another --out')
+
+
 def make_synthetic_rgbd(out: str,
                         num_train: int = 200,
                         num_test: int = 50,
+                        num_val: int = 0,
                         height: int = 120,
                         width: int = 160,
                         depth_only_ratio: float = 0.5,
                         seed: int = 0,
                         max_objects: int = 5,
-                        progress: bool = False) -> Dict[str, Dict[str, str]]:
+                        progress: bool = False,
+                        overwrite: bool = False,
+                        layout: str = 'nyuv2') -> Dict[str, Dict[str, str]]:
     """Write a synthetic RGB-D dataset in the NYUv2 layout.
 
     The result is a pure function of the arguments: the same seed gives identical
     files. Image ``i`` (names count from ``0001`` over train, then test, like the
-    NYUv2 indices) is drawn from its own generator seeded with ``(seed, i)``.
+    NYUv2 indices, then val) is drawn from its own generator seeded with ``(seed, i)``.
 
     Args:
-        out (str): Output directory (created; existing files are overwritten).
+        out (str): Output directory (created). A folder that already holds a
+            data set (split files or ``scene_kinds.json``) is refused unless
+            ``overwrite``.
         num_train (int): Number of training images. Defaults to 200.
         num_test (int): Number of test images. Defaults to 50.
+        num_val (int): Number of validation images (split ``val``). Defaults to 0:
+            no val split, as before it existed.
         height (int): Image height. Defaults to 120.
         width (int): Image width. Defaults to 160.
         depth_only_ratio (float): Proportion of ``'depth'`` scenes in each split,
@@ -217,25 +271,29 @@ def make_synthetic_rgbd(out: str,
         max_objects (int): Most objects per scene. Defaults to 5.
         progress (bool): Show a tqdm progress bar if tqdm is installed.
             Defaults to False.
+        overwrite (bool): Replace an existing data set in ``out`` (``--force``).
+            Defaults to False.
+        layout (str): ``'nyuv2'`` or ``'sunrgbd'`` (SUN RGB-D's file formats,
+            see the module docstring). Defaults to ``'nyuv2'``.
 
     Returns:
-        dict: ``{'train': {name: kind}, 'test': {name: kind}}``, the content of
-        ``scene_kinds.json``.
+        dict: ``{'train': {name: kind}, 'test': {name: kind}}`` (and ``'val'``), the
+        content of ``scene_kinds.json``.
     """
-    if num_train < 0 or num_test < 0 or num_train + num_test == 0:
-        raise ValueError('need at least one image: num_train and num_test must be '
-                         f'>= 0 and not both 0, got {num_train}, {num_test}')
-    if height < 8 or width < 8:
-        raise ValueError(f'height and width must be >= 8, got {height}x{width}')
-    if not 0.0 <= depth_only_ratio <= 1.0:
-        raise ValueError(
-            f'depth_only_ratio must be in [0, 1], got {depth_only_ratio}')
+    check_synthetic_args(out, num_train, num_test, height, width, depth_only_ratio,
+                         max_objects, overwrite)
+    if num_val < 0:
+        raise ValueError(f'num_val (--num-val) must be >= 0, got {num_val}')
+    if layout not in LAYOUTS:
+        raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
 
     jobs = []
     kinds: Dict[str, Dict[str, str]] = {}
     first = 1
-    for split_id, (split, count) in enumerate((('train', num_train),
-                                               ('test', num_test))):
+    splits = (('train', num_train), ('test', num_test), ('val', num_val))
+    for split_id, (split, count) in enumerate(splits):
+        if split == 'val' and count == 0:
+            continue
         n_depth = int(round(depth_only_ratio * count))
         kind_rng = np.random.default_rng([seed, 1_000_000 + split_id])
         is_depth = np.zeros(count, dtype=bool)
@@ -248,8 +306,9 @@ def make_synthetic_rgbd(out: str,
             jobs.append((split, name, index))
         first += count
 
+    label_dirs = ('labels_40', 'labels_13') if layout == 'nyuv2' else ('labels_37',)
     for split in kinds:
-        for sub in ('rgb', 'depth', 'labels_40', 'labels_13'):
+        for sub in ('rgb', 'depth') + label_dirs:
             os.makedirs(osp.join(out, split, sub), exist_ok=True)
 
     iterator = jobs
@@ -262,14 +321,22 @@ def make_synthetic_rgbd(out: str,
     for split, name, index in iterator:
         rng = np.random.default_rng([seed, index])
         scene = render_scene(rng, height, width, kinds[split][name], max_objects)
-        _write_png(osp.join(out, split, 'rgb', f'{name}.png'),
-                   cv2.cvtColor(scene['rgb'], cv2.COLOR_RGB2BGR))
+        bgr = cv2.cvtColor(scene['rgb'], cv2.COLOR_RGB2BGR)
+        if layout == 'sunrgbd':
+            _write_image(osp.join(out, split, 'rgb', f'{name}.jpg'), bgr, '.jpg',
+                         (cv2.IMWRITE_JPEG_QUALITY, 95))
+            _write_png(osp.join(out, split, 'depth', f'{name}.png'),
+                       sunrgbd_depth(scene['depth']))
+            # the scene classes keep their ids: SUN RGB-D's 37 are NYUv2's first 37
+            _write_png(osp.join(out, split, 'labels_37', f'{name}.png'), scene['labels_40'])
+            continue
+        _write_png(osp.join(out, split, 'rgb', f'{name}.png'), bgr)
         for key in ('depth', 'labels_40', 'labels_13'):
             _write_png(osp.join(out, split, key, f'{name}.png'), scene[key])
 
     meta = dict(
         generator='dynmm_plugins.datasets.synthetic_rgbd',
-        seed=seed, num_train=num_train, num_test=num_test, height=height,
+        layout=layout, seed=seed, num_train=num_train, num_test=num_test, num_val=num_val, height=height,
         width=width, depth_only_ratio=depth_only_ratio, max_objects=max_objects,
         background_classes={str(WALL): 'wall', str(FLOOR): 'floor'},
         object_classes={

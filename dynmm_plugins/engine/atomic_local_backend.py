@@ -1,34 +1,47 @@
 """Atomic writes for mmengine's local files, so an interrupted save never corrupts a checkpoint.
 
-mmengine writes checkpoints (``iter_N.pth``, ``best_*.pth``) and the
-``last_checkpoint`` pointer with a plain ``open(path, 'wb')``; a process killed
-mid-write leaves a truncated file under the final name, and ``--resume`` then
-fails on it. :class:`AtomicLocalBackend` writes to a temporary file in the same
-folder, flushes it to disk and renames it over the target (``os.replace`` is
-atomic on POSIX), so a reader sees either the old file or the complete new one.
+mmengine writes checkpoints (``iter_N.pth``, ``best_*.pth``) with a plain
+``open(path, 'wb')``; a process killed mid-write leaves a truncated file under the
+final name, and ``--resume`` then fails on it. :class:`AtomicLocalBackend` writes to
+a temporary file ``.<name>.<random>.tmp`` in the same folder, flushes it to disk and
+renames it over the target (``os.replace`` is atomic on POSIX), so a reader sees
+either the old file or the complete new one. The file gets the permissions a plain
+``open`` would give it (0644 under the usual umask), not ``mkstemp``'s 0600.
+A process killed mid-save leaves its temporary file behind;
+:func:`remove_stale_temporaries` removes those (the checkpoint hook calls it when a
+run starts or resumes).
 """
+import glob
 import os
 import os.path as osp
-import tempfile
+from typing import List
 
 from mmengine.fileio.backends import LocalBackend, register_backend
+
+from dynmm_plugins.utils.io import atomic_write
+
+TMP_SUFFIX = '.tmp'  # utils.io.atomic_write names its temporary files .<name>.<random>.tmp
 
 
 def write_atomically(data, filepath, mode='wb', encoding=None):
     """Write ``data`` to ``filepath`` via a temporary file and ``os.replace``."""
-    folder = osp.dirname(osp.abspath(filepath))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(filepath)}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, mode, encoding=encoding) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filepath)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(filepath, mode, encoding) as f:
+        f.write(data)
+
+
+def remove_stale_temporaries(folder: str) -> List[str]:
+    """Delete the ``.<name>.<random>.tmp`` files an interrupted :func:`write_atomically` left.
+
+    Only names of that exact form are touched; returns the removed paths.
+    """
+    removed = []
+    for path in glob.glob(osp.join(glob.escape(folder), f'.*.*{TMP_SUFFIX}')):
+        name = osp.basename(path)[1:-len(TMP_SUFFIX)]
+        target, _, token = name.rpartition('.')
+        if target and len(token) >= 6 and osp.isfile(path):  # mkstemp's random part
+            os.remove(path)
+            removed.append(path)
+    return removed
 
 
 class AtomicLocalBackend(LocalBackend):

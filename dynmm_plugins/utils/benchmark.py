@@ -25,36 +25,13 @@ def synchronize(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_call(fn: Callable[[], object], repeats: int = 10, warmup: int = 2,
-              device='cpu') -> Dict[str, object]:
-    """Wall time of ``fn()``: ``warmup`` untimed calls, then ``repeats`` timed ones.
-
-    Returns:
-        dict: ``median_s``, ``min_s``, ``mean_s`` and every time (``times_s``).
-    """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f'need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}')
-    with torch.inference_mode():
-        for _ in range(warmup):
-            fn()
-        synchronize(device)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            synchronize(device)
-            times.append(time.perf_counter() - start)
-    return dict(median_s=statistics.median(times), min_s=min(times),
-                mean_s=statistics.fmean(times), times_s=times)
-
-
 def time_interleaved(fns: Dict[str, Callable[[], object]], repeats: int = 10, warmup: int = 2,
                      device='cpu', progress: bool = False) -> Dict[str, Dict[str, object]]:
-    """:func:`time_call` for several functions, interleaved round by round.
+    """Time several functions, interleaved round by round.
 
     Every round calls each function once, so a change in machine load over the
     measurement affects all of them alike (fairer ratios on a shared machine).
-    Returns one :func:`time_call`-style dict per name.
+    Returns per name ``median_s``, ``min_s``, ``mean_s`` and the raw ``times_s``.
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f'need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}')

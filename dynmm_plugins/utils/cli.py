@@ -1,17 +1,13 @@
-"""Small helpers shared by the command-line tools: one-line errors, option parsing, devices."""
+"""Small helpers shared by the command-line tools: the error convention, option parsing,
+devices and output paths checked before the work starts."""
 import argparse
-import sys
+import os
+import os.path as osp
+import tempfile
 from typing import Callable, Optional, Sequence
 
-#: Exceptions a tool reports as one line (``prog: error: message``) instead of a traceback.
-USER_ERRORS = (FileNotFoundError, ValueError, KeyError)
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """``argparse.ArgumentParser`` whose usage errors are one line on stderr (exit code 2)."""
-
-    def error(self, message):
-        self.exit(2, f'{self.prog}: error: {message}\n')
+from .errors import (USER_ERRORS, ArgumentParser, DynMMUserError,  # noqa: F401  (re-exported)
+                     add_debug_flag, run_entry_point)
 
 
 def add_cfg_options(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +25,39 @@ def default_device() -> str:
     return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 
+def check_device(device: Optional[str], flag: str = '--device') -> str:
+    """``device`` (default: :func:`default_device`) if torch can use it here, else one clear error."""
+    import torch
+    if device is None:
+        return default_device()
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise DynMMUserError(f"{flag} {device!r} is not a device: use 'cpu', 'cuda' or 'cuda:N'") from None
+    if parsed.type not in ('cpu', 'cuda'):
+        raise DynMMUserError(f"{flag} {device!r}: only 'cpu' and 'cuda' are supported")
+    if parsed.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise DynMMUserError(f'{flag} {device}: this torch build sees no CUDA device '
+                                 f'(torch {torch.__version__}); use {flag} cpu')
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise DynMMUserError(f'{flag} {device}: only {torch.cuda.device_count()} CUDA '
+                                 'device(s) are visible')
+    return device
+
+
+def shape_error(shape: Optional[Sequence[int]], stride: int = 32) -> Optional[str]:
+    """Why ``--shape H W`` cannot be an input size (None if it can): the encoder halves it 5 times."""
+    if shape is None:
+        return None
+    h, w = shape
+    if h < stride or w < stride or h % stride or w % stride:
+        return (f'--shape must be two positive multiples of {stride} (the encoder stride), '
+                f'got {h} {w}; e.g. {max(stride, round(h / stride) * stride)} '
+                f'{max(stride, round(w / stride) * stride)}')
+    return None
+
+
 def argparse_type(check: Callable, what: str) -> Callable:
     """Wrap a validator that raises ValueError into an argparse ``type`` (naming ``what``)."""
 
@@ -42,13 +71,47 @@ def argparse_type(check: Callable, what: str) -> Callable:
     return convert
 
 
+def _probe_folder(folder: str, what: str) -> None:
+    """Raise unless a file can be created in ``folder`` (created if missing)."""
+    existing = folder
+    while existing and not osp.exists(existing):
+        existing = osp.dirname(existing)
+    existing = existing or '.'
+    if not osp.isdir(existing):
+        raise DynMMUserError(f'{what}: {existing} is a file, not a folder')
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix='.write-test-')
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise DynMMUserError(f'{what}: cannot write in {folder} ({exc.strerror or exc})') from None
+
+
+def check_output_file(path: Optional[str], what: str = '--out') -> Optional[str]:
+    """Fail now, not after the work, if ``path`` cannot be written (its folder is created)."""
+    if not path:
+        return path
+    if osp.isdir(path):
+        raise DynMMUserError(f'{what} {path} is a folder; give a file name')
+    if osp.exists(path) and not os.access(path, os.W_OK):
+        raise DynMMUserError(f'{what} {path} exists and is not writable')
+    _probe_folder(osp.dirname(osp.abspath(path)), f'{what} {path}')
+    return path
+
+
+def check_output_dir(path: Optional[str], what: str = '--out-dir') -> Optional[str]:
+    """Fail now, not after the work, if files cannot be written into folder ``path``."""
+    if not path:
+        return path
+    if osp.exists(path) and not osp.isdir(path):
+        raise DynMMUserError(f'{what} {path} is a file, not a folder')
+    _probe_folder(osp.abspath(path), f'{what} {path}')
+    return path
+
+
 def run_tool(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None,
              prog: Optional[str] = None) -> int:
-    """Run ``main(argv)``; user errors become ``prog: error: message`` and exit code 1."""
-    try:
-        return main(argv) or 0
-    except USER_ERRORS as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        first = str(message).strip().splitlines()[0] if str(message).strip() else type(exc).__name__
-        print(f'{prog or sys.argv[0]}: error: {first}', file=sys.stderr)
-        return 1
+    """Run ``main(argv)`` by the project's error convention (:mod:`dynmm_plugins.utils.errors`):
+    bad input is ``prog: error: message`` and exit code 2, no traceback unless ``--debug``."""
+    return run_entry_point(main, argv, prog)

@@ -26,7 +26,7 @@ def ensure_synthetic_data(root: str, num_train: int, num_test: int, seed: int = 
             return False
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
     make_synthetic_rgbd(root, num_train=num_train, num_test=num_test, height=height, width=width,
-                        seed=seed, progress=progress)
+                        seed=seed, progress=progress, overwrite=True)  # the demo owns its root
     return True
 
 

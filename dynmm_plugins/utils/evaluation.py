@@ -18,13 +18,14 @@ from torch import Tensor
 
 from dynmm_plugins.core import GateStatistics
 
+from .errors import DynMMUserError, error_message
 from .noise import NOISE_MODES, ModalityNoise, check_noise_level, check_noise_mode, valid_pixel_mask
 
 #: Gate modes in which every sample runs only its own branch at inference.
 GROUPED_MODES = ('hard', 'fixed', 'baseline')
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(DynMMUserError):
     """A checkpoint's weights do not fit the model its config builds."""
 
 
@@ -48,14 +49,19 @@ def read_state_dict(checkpoint: str) -> Dict[str, Tensor]:
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {checkpoint}')
     from mmengine.runner.checkpoint import CheckpointLoader
+
+    from dynmm_plugins.engine.checkpoint_compat import UnreadableCheckpointError
     try:
         ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu', logger='silent')
+    except UnreadableCheckpointError:
+        raise  # already says which file and what is wrong with it
     except Exception as exc:  # noqa: BLE001  (torch raises many kinds for a bad file)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f'could not read checkpoint {checkpoint}: {first}') from exc
+        raise DynMMUserError(f'could not read checkpoint {checkpoint}: {error_message(exc)}') from exc
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise ValueError(f'checkpoint {checkpoint} holds no state_dict of tensors')
+    if not isinstance(state, dict) or not state or \
+            not all(isinstance(v, Tensor) for v in state.values()):
+        what = f'keys {sorted(map(str, ckpt))[:8]}' if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise DynMMUserError(f'checkpoint {checkpoint} holds no state_dict of tensors ({what})')
     return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
 
 
@@ -255,6 +261,23 @@ def _progress(iterable, enabled: bool, **kwargs):
     return tqdm(iterable, dynamic_ncols=True, **kwargs)
 
 
+def unrounded_miou(evaluator) -> Optional[float]:
+    """mIoU in % of the results an mmseg ``IoUMetric`` of ``evaluator`` holds, before its rounding.
+
+    None when the evaluator has no IoUMetric with results (then its own value is used).
+    """
+    for metric in getattr(evaluator, 'metrics', []):
+        results = getattr(metric, 'results', None)
+        if type(metric).__name__ != 'IoUMetric' or not results:
+            continue
+        intersect = sum(r[0] for r in results)
+        union = sum(r[1] for r in results)
+        with np.errstate(divide='ignore', invalid='ignore'):
+            iou = np.asarray(intersect, dtype=np.float64) / np.asarray(union, dtype=np.float64)
+        return float(np.nanmean(iou) * 100)
+    return None
+
+
 def evaluate(model, dataloader, evaluator, noise: Optional[ModalityNoise] = None,
              recorder: Optional[RoutingRecorder] = None, progress: bool = False,
              desc: str = 'eval', kind_evaluator: Optional[Callable[[], object]] = None) -> dict:
@@ -307,13 +330,18 @@ def evaluate(model, dataloader, evaluator, noise: Optional[ModalityNoise] = None
                             by_kind[kind] = [kind_evaluator(), 0]
                         by_kind[kind][0].process(data_samples=[sample])
                         by_kind[kind][1] += 1
+        # IoUMetric rounds mIoU to 2 decimals; means and stds over runs need the exact value
+        precise = unrounded_miou(evaluator)
+        kind_precise = {k: unrounded_miou(ev) for k, (ev, _) in by_kind.items()}
         with quiet_mmengine_logger():
             metrics = evaluator.evaluate(len(dataloader.dataset))
             kind_mious = {k: float(ev.evaluate(n)['mIoU']) for k, (ev, n) in sorted(by_kind.items())}
+        kind_mious = {k: v if kind_precise[k] is None else kind_precise[k] for k, v in kind_mious.items()}
     if 'mIoU' not in metrics:
         raise ValueError(f'the test_evaluator reports no mIoU (got {sorted(metrics)}); '
                          "use dict(type='IoUMetric', iou_metrics=['mIoU'])")
-    out = dict(metrics={k: float(v) for k, v in metrics.items()}, mIoU=float(metrics['mIoU']),
+    miou = float(metrics['mIoU']) if precise is None else precise
+    out = dict(metrics={k: float(v) for k, v in metrics.items()}, mIoU=miou,
                routing=recorder.summary())
     if kind_evaluator is not None:
         out['mIoU_by_scene_kind'] = kind_mious

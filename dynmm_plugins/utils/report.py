@@ -37,7 +37,14 @@ def flatten_robustness_row(row: dict) -> Dict[str, object]:
         flat[f'{kind}_scenes_mean_branch'] = stats['mean_branch']
         flat[f'{kind}_scenes_depth_branch_fraction'] = stats['depth_branch_fraction']
     flat['miou_runs'] = ' '.join(f'{v:.2f}' for v in row['miou_runs'])
-    return flat
+    return {k: csv_cell(v) for k, v in flat.items()}
+
+
+def csv_cell(value):
+    """Floats with 6 significant digits (``10.47``, not ``10.470000267028809``); others as they are."""
+    if isinstance(value, float):
+        return float(f'{value:.6g}')
+    return value
 
 
 def write_robustness_csv(rows: Sequence[dict], path: str) -> str:

@@ -76,6 +76,7 @@ def synthetic_train_config(config: str, data_root: str, work_dir: str, iters: in
     for hook in cfg.get('custom_hooks', None) or []:
         if hook['type'] == 'DynMMGateScheduleHook' and hook.get('iters_per_epoch'):
             hook['iters_per_epoch'] = max(1, int(round(hook['iters_per_epoch'] * iters / old_iters)))
+            hook['planned_max_iters'] = None  # rescaled here (whole iterations), not again by the hook
     cfg.default_hooks.checkpoint.update(interval=iters, max_keep_ckpts=1)
     cfg.default_hooks.logger['interval'] = max(1, min(20, iters))
     for key in ('train_dataloader', 'test_dataloader'):

@@ -30,5 +30,6 @@ model = dict(
 model_wrapper_cfg = dict(find_unused_parameters=True)
 custom_hooks = [
     dict(type='DynMMGateScheduleHook', temp=temp, end_temp=end_temp, epoch_ini=epoch_ini,
-         epoch_hard=epoch_hard, iters_per_epoch={{_base_.iters_per_epoch}}),
+         epoch_hard=epoch_hard, iters_per_epoch={{_base_.iters_per_epoch}},
+         planned_max_iters={{_base_.max_iters}}),
 ]

@@ -15,6 +15,7 @@ epoch_hard = 500
 model = dict(loss_resource=dict(loss_weight=loss_ratio), temperature=temp)
 custom_hooks = [
     dict(type='DynMMGateScheduleHook', temp=temp, end_temp=end_temp, epoch_ini=epoch_ini,
-         epoch_hard=epoch_hard, iters_per_epoch={{_base_.iters_per_epoch}}),
+         epoch_hard=epoch_hard, iters_per_epoch={{_base_.iters_per_epoch}},
+         planned_max_iters={{_base_.max_iters}}),
 ]
 load_from = 'checkpoints/dynmm_esanet_r34-nbt1d_hard_nyuv2-480x640.pth'

@@ -10,6 +10,15 @@ _base_ = [
     '../_base_/schedules/onecycle_sgd_500ep_nyuv2.py',
 ]
 
+# ImageNet-pretrained encoders, as the reference (ESANet's training code) by default:
+# ESANet's R34-NBt1D ImageNet weights (r34_NBt1D.pth, linked in ESANet's README at
+# github.com/TUI-NICR/ESANet), in both encoders (depth conv1 = RGB conv1 summed over its input
+# channels). Nothing is downloaded. With load_from set they are overwritten anyway;
+# without any file use --cfg-options model.backbone.init_cfg=None (random encoders).
+pretrained = 'checkpoints/imagenet/r34_NBt1D.pth'
+# Median-frequency class weights of the training labels (tools/compute_class_weights.py)
+class_weight = 'data/nyuv2/class_weights_median_frequency.json'
+
 loss_ratio = 1e-4  # --loss-ratio (lambda)
 flop_budget = None  # --flop-budget, GFLOPs of the depth encoder (reference convention)
 temp = 1.0  # --temp: start temperature of the gate softmax
@@ -20,12 +29,16 @@ freeze = False  # --freeze: train only the gate
 
 model = dict(
     data_preprocessor={{_base_.data_preprocessor}},
+    backbone=dict(init_cfg=dict(type='ESANetPretrained', checkpoint=pretrained)),
+    decode_head=dict(loss_decode=dict(
+        _delete_=True, type='ESANetCrossEntropyLoss', class_weight=class_weight, loss_weight=1.0)),
     loss_resource=dict(loss_weight=loss_ratio, budget=flop_budget),
     temperature=temp,
     freeze_all_but_gate=freeze)
 
 custom_hooks = [
     dict(type='DynMMGateScheduleHook', temp=temp, end_temp=end_temp, epoch_ini=epoch_ini,
-         epoch_hard=epoch_hard, iters_per_epoch={{_base_.iters_per_epoch}}),
+         epoch_hard=epoch_hard, iters_per_epoch={{_base_.iters_per_epoch}},
+         planned_max_iters={{_base_.max_iters}}),
 ]
 load_from = None  # finetune from a checkpoint (e.g. a hard-gate DynMM or a static ESANet one)

@@ -6,4 +6,22 @@ _base_ = [
     'mmseg::_base_/default_runtime.py',
     '../_base_/schedules/onecycle_sgd_500ep_nyuv2.py',
 ]
-model = dict(data_preprocessor={{_base_.data_preprocessor}})
+
+# ImageNet-pretrained encoders, as ESANet trains by default: ESANet's own R34-NBt1D
+# ImageNet weights (r34_NBt1D.pth, linked in ESANet's README, github.com/TUI-NICR/ESANet),
+# loaded into the RGB and the depth encoder (depth conv1 = RGB conv1 summed over its
+# input channels). Nothing is downloaded: put the file here or pass
+#   --cfg-options model.backbone.init_cfg.checkpoint=PATH
+# Train from scratch (random encoders) with --cfg-options model.backbone.init_cfg=None
+pretrained = 'checkpoints/imagenet/r34_NBt1D.pth'
+
+# Median-frequency class weights of the NYUv2 training labels, as ESANet:
+#   python tools/compute_class_weights.py --data-root data/nyuv2 --split train \
+#       --mode median_frequency --out data/nyuv2/class_weights_median_frequency.json
+class_weight = 'data/nyuv2/class_weights_median_frequency.json'
+
+model = dict(
+    data_preprocessor={{_base_.data_preprocessor}},
+    backbone=dict(init_cfg=dict(type='ESANetPretrained', checkpoint=pretrained)),
+    decode_head=dict(loss_decode=dict(
+        _delete_=True, type='ESANetCrossEntropyLoss', class_weight=class_weight, loss_weight=1.0)))

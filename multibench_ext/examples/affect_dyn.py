@@ -38,11 +38,14 @@ def main(argv=None) -> int:
 
     def experts():
         uni = f'python -m multibench_ext.examples.affect_uni {where}'
-        text = ModalityExpert(load_module(env.log_dir / 'encoder_text.pt', 'text expert encoder', uni),
-                              load_module(env.log_dir / 'head_text.pt', 'text expert head', uni), modality=2)
+        text = ModalityExpert(load_module(env.log_dir / 'encoder_text.pt', 'text expert encoder', uni,
+                                              whole_model=False),
+                              load_module(env.log_dir / 'head_text.pt', 'text expert head', uni,
+                                              whole_model=False), modality=2)
         packed_flag = ' --packed' if args.packed else ''
         late_fusion = load_module(env.log_dir / checkpoint_name(3, args.packed), 'late-fusion expert',
-                                  f'python -m multibench_ext.examples.affect_mm --fuse 3{packed_flag} {where}')
+                                  f'python -m multibench_ext.examples.affect_mm --fuse 3{packed_flag} {where}',
+                                  whole_model=True)
         if bool(getattr(late_fusion, 'has_padding', False)) != args.packed:
             raise SetupError(f'the late-fusion expert in {args.log_dir} was trained '
                              f'{"with" if late_fusion.has_padding else "without"} --packed; '

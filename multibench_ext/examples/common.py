@@ -15,12 +15,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from dynmm_plugins.core import count_macs
+from dynmm_plugins.utils.errors import ArgumentParser, run_entry_point
 
 from ..affect_data import get_affect_dataloaders
-from ..errors import MultiBenchExtError, SetupError
+from ..errors import SetupError
 from ..imdb_data import get_imdb_dataloaders
-from ..metrics import affect_metrics, imdb_metrics
+from ..metrics import affect_metrics, imdb_metrics, multilabel_predictions
 from ..multibench import find_multibench_root, import_multibench
+from ..objective import COST_SCALES
 from ..synthetic import read_known_split
 
 # Per dataset: default data file and log dir (relative to the working directory, as in the
@@ -48,7 +50,7 @@ def build_parser(script: str, description: str, dataset: str, epochs: int, lr: O
                  dyn: bool = False, reg: float = 0.0) -> argparse.ArgumentParser:
     """The flags every script has, plus the DynMM ones for the ``*_dyn`` scripts."""
     defaults = DATASETS[dataset]
-    parser = argparse.ArgumentParser(prog=f'python -m multibench_ext.examples.{script}', description=description,
+    parser = ArgumentParser(prog=f'python -m multibench_ext.examples.{script}', description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = parser.add_argument
     add('--multibench-root', metavar='DIR',
@@ -66,18 +68,36 @@ def build_parser(script: str, description: str, dataset: str, epochs: int, lr: O
     add('--device', default='auto', help="'auto' (MultiBench's choice: cuda:0 if available), 'cpu', 'cuda' "
                                          "or 'cuda:N'")
     add('--json-out', metavar='FILE', help='write the final metrics here as JSON')
+    add('--preds-out', metavar='FILE.npz', help='write the test predictions and truths here (numpy .npz: '
+                                                '`preds`, `truths`; see the README), so any metric can be '
+                                                'recomputed')
     add('--limit', type=int, metavar='N', help='use only the first N samples of each split (quick runs)')
     add('--num-workers', type=int, default=0, help='DataLoader workers')
     add('--eval-only', action='store_true', help='skip training; test the checkpoint in --log-dir')
     if dyn:
         add('--freeze', action='store_true', help='freeze the experts, train only the gate')
         add('--hard-gate', action='store_true', help='hard (straight-through one-hot) gates during training')
-        add('--reg', type=float, default=reg, help='weight lambda of the resource loss (expected cost as a '
-                                                   'fraction of the late-fusion expert\'s)')
+        add('--reg', type=float, default=reg, help='weight lambda of the resource loss; with the default '
+                                                   '--cost-scale the reference\'s: lambda x mean gate weight of '
+                                                   'the late-fusion expert')
+        add('--cost-scale', default='range', choices=COST_SCALES,
+            help="expert costs in the resource loss: 'range' (cost - min) / (max - min), the reference's "
+                 "meaning of --reg; 'max' cost / max (also penalises the text expert); 'none' raw MFLOPs")
         add('--temp', type=float, default=1.0, help='gate softmax temperature during training')
         add('--infer-mode', default='gate', choices=list(INFER_MODES),
             help='at test time: gate = the gate decides, text = always the text expert, '
                  'fusion = always the late-fusion expert')
+        budget = parser.add_mutually_exclusive_group()
+        budget.add_argument('--target-mflops', type=float, metavar='M',
+                            help='with --eval-only: calibrate the gate bias on the valid split so that the '
+                                 'mean MFLOPs per sample (gate included) is at most M, as close as possible')
+        budget.add_argument('--target-fraction', type=float, metavar='F',
+                            help="with --eval-only: the same, as a fraction of the late-fusion expert's "
+                                 'MFLOPs (gate included), e.g. 0.7')
+        add('--pareto', type=float, nargs='+', metavar='F',
+            help='with --eval-only and --pareto-out: the accuracy-compute curve, one calibrated point per '
+                 'fraction F (calibrated on valid, tested on test) next to each fixed expert')
+        add('--pareto-out', metavar='DIR', help='where pareto.csv, pareto.json and pareto.png go')
     return parser
 
 
@@ -92,15 +112,51 @@ def check_args(args: argparse.Namespace) -> None:
         raise SetupError(f'--temp must be > 0, got {args.temp}')
     if getattr(args, 'reg', 0.0) < 0:
         raise SetupError(f'--reg must be >= 0, got {args.reg}')
+    check_budget_args(args)
+
+
+def check_budget_args(args: argparse.Namespace) -> None:
+    """The compute-knob flags of the dyn scripts: only with --eval-only, finite and > 0."""
+    target = getattr(args, 'target_mflops', None)
+    fraction = getattr(args, 'target_fraction', None)
+    pareto = getattr(args, 'pareto', None)
+    for flag, value in (('--target-mflops', target), ('--target-fraction', fraction)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise SetupError(f'{flag} must be a finite number > 0, got {value}')
+    if pareto is not None and not all(np.isfinite(f) and f > 0 for f in pareto):
+        raise SetupError(f'--pareto fractions must be finite numbers > 0, got {pareto}')
+    knob = [flag for flag, value in (('--target-mflops', target), ('--target-fraction', fraction),
+                                     ('--pareto', pareto)) if value is not None]
+    if knob and not args.eval_only:
+        raise SetupError(f'{knob[0]} calibrates a trained checkpoint: add --eval-only (train first without it)')
+    if knob and getattr(args, 'infer_mode', 'gate') != 'gate':
+        raise SetupError(f'{knob[0]} biases the gate; --infer-mode {args.infer_mode} does not use it')
+    if (pareto is None) != (getattr(args, 'pareto_out', None) is None):
+        raise SetupError('--pareto and --pareto-out go together')
+    if pareto is not None and (target is not None or fraction is not None):
+        raise SetupError('--pareto calibrates its own targets; drop --target-mflops / --target-fraction')
+
+
+def check_json_out(path: Optional[str]) -> None:
+    """Fail before training, not after it, when ``--json-out`` cannot be written."""
+    if not path:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise SetupError(f'--json-out {path} is a folder; give a file name')
+    parent = target.resolve().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK) or \
+            (target.exists() and not os.access(target, os.W_OK)):
+        raise SetupError(f'--json-out {path} cannot be written (no write permission in {parent} '
+                         'or it is not a folder)')
 
 
 def run_main(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:
-    """Run a script's ``main``; a user-fixable error becomes one line on stderr and exit code 2."""
-    try:
-        return main(argv)
-    except MultiBenchExtError as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 2
+    """Run a script's ``main`` by the project's error convention: bad input is one line
+    (``prog: error: message``) and exit code 2, no traceback unless ``--debug``."""
+    return run_entry_point(main, argv)
 
 
 # ----------------------------------------------------------------------------- set-up
@@ -125,6 +181,7 @@ def apply_device(device: str) -> torch.device:
 def setup(args: argparse.Namespace) -> SimpleNamespace:
     """Check flags, pick the device, import MultiBench, check the data file, create the log dir."""
     check_args(args)
+    check_json_out(args.json_out)
     device = apply_device(args.device)
     mb = import_multibench(find_multibench_root(args.multibench_root))
     if not Path(args.data).is_file():
@@ -234,11 +291,51 @@ def predict(model: Callable[[List[Any]], torch.Tensor], loader: DataLoader, pack
     return torch.cat(preds), torch.cat(truths)
 
 
+class RunMetrics(dict):
+    """One run's test metrics (the JSON entry), carrying the predictions they came from.
+
+    Args:
+        metrics (dict): Metric name -> value.
+        preds (np.ndarray): Test predictions: MOSEI scores (N,), MM-IMDB 0/1 genres (N, 23).
+        truths (np.ndarray): Test labels, same shape.
+        logits (np.ndarray, optional): MM-IMDB logits (N, 23).
+    """
+
+    def __init__(self, metrics: Dict[str, Any], preds: np.ndarray, truths: np.ndarray,
+                 logits: Optional[np.ndarray] = None) -> None:
+        super().__init__(metrics)
+        self.arrays = dict(preds=preds, truths=truths)
+        if logits is not None:
+            self.arrays['logits'] = logits
+
+
 def evaluate(dataset: str, model, loader: DataLoader, packed: bool, device: torch.device,
-             on_batch: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
-    """Test metrics: MM-IMDB ``f1_micro``, ``f1_macro``; MOSEI ``acc``, ``acc_with_zero``, ``mae``, ``corr``."""
+             on_batch: Optional[Callable[[], None]] = None) -> RunMetrics:
+    """Test metrics: MM-IMDB ``f1_micro``, ``f1_macro``; MOSEI ``acc``, ``acc2_non0``, ``f1_non0``,
+    ``acc2_has0``, ``f1_has0``, ``acc7``, ``mae``, ``corr`` (see ``multibench_ext.metrics``)."""
     preds, truths = predict(model, loader, packed, device, on_batch)
-    return imdb_metrics(preds, truths) if dataset == 'imdb' else affect_metrics(preds, truths)
+    if dataset == 'imdb':
+        return RunMetrics(imdb_metrics(preds, truths), multilabel_predictions(preds), truths.cpu().numpy(),
+                          logits=preds.float().numpy())
+    return RunMetrics(affect_metrics(preds, truths), preds.float().reshape(-1).numpy(),
+                      truths.float().reshape(-1).numpy())
+
+
+def save_predictions(path: str, runs: List[Dict[str, Any]]) -> None:
+    """Write the last run's test ``preds`` and ``truths`` (and MM-IMDB ``logits``) to ``path`` (.npz);
+    with several runs also ``preds_run0``, ``preds_run1``, ..."""
+    arrays = dict(getattr(runs[-1], 'arrays', {}))
+    if not arrays:
+        raise SetupError('--preds-out: this script recorded no test predictions')
+    if len(runs) > 1:
+        arrays.update({f'preds_run{i}': run.arrays['preds'] for i, run in enumerate(runs)})
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f'.{target.name}.partial')
+    with open(partial, 'wb') as f:  # a file object: np.savez would append .npz to any other name
+        np.savez(f, **arrays)
+    os.replace(partial, target)  # an older file is replaced whole or not at all
+    print(f'  test predictions written to {path}')
 
 
 def mflops(module: nn.Module, inputs: List[Any]) -> float:
@@ -294,4 +391,6 @@ def report(args: argparse.Namespace, script: str, runs: List[Dict[str, Any]], **
         with open(args.json_out, 'w') as f:
             json.dump(result, f, indent=1)
         print(f'  metrics written to {args.json_out}')
+    if getattr(args, 'preds_out', None):
+        save_predictions(args.preds_out, runs)
     return 0

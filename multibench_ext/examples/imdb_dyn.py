@@ -32,10 +32,13 @@ def main(argv=None) -> int:
 
     def experts():
         uni = f'python -m multibench_ext.examples.imdb_uni {where}'
-        text = ModalityExpert(load_module(env.log_dir / 'encoder_text.pt', 'text expert encoder', uni),
-                              load_module(env.log_dir / 'head_text.pt', 'text expert head', uni), modality=0)
+        text = ModalityExpert(load_module(env.log_dir / 'encoder_text.pt', 'text expert encoder', uni,
+                                              whole_model=False),
+                              load_module(env.log_dir / 'head_text.pt', 'text expert head', uni,
+                                              whole_model=False), modality=0)
         late_fusion = load_module(env.log_dir / 'best_lf.pt', 'late-fusion expert',
-                                  f'python -m multibench_ext.examples.imdb_mm --fuse 1 {where}')
+                                  f'python -m multibench_ext.examples.imdb_mm --fuse 1 {where}',
+                                  whole_model=True)
         return [text, FusionExpert(late_fusion)]
 
     return run_dyn(args, env, script=SCRIPT, dataset='imdb', loaders=loaders, source=source, packed=False,

@@ -60,7 +60,7 @@ def test_every_script_has_the_common_flags(name, capsys):
 def test_missing_multibench_is_a_one_line_error(name, clean_env, capsys):
     assert common.run_main(script(name).main, ['--data', 'x.hdf5']) == 2
     err = capsys.readouterr().err.strip()
-    assert '\n' not in err and err.startswith('error: MultiBench not found')
+    assert '\n' not in err and ': error: MultiBench not found' in err
     assert '--multibench-root' in err and 'MULTIBENCH_ROOT' in err
 
 
@@ -113,6 +113,8 @@ def test_dyn_checkpoint_name_encodes_training_flags():
     args = argparse.Namespace(freeze=True, hard_gate=False, reg=0.1)
     assert dyn_checkpoint_name(args) == 'dynmm_freeze1_hard0_reg0.1.pt'
     assert dyn_checkpoint_name(args, packed=True) == 'dynmm_freeze1_hard0_reg0.1_packed.pt'
+    args.cost_scale = 'max'  # not the default (the reference's 'range'): another training
+    assert dyn_checkpoint_name(args, packed=True) == 'dynmm_freeze1_hard0_reg0.1_scalemax_packed.pt'
 
 
 def test_limit_loader_and_sample_layouts():

@@ -137,7 +137,7 @@ def test_imdb_dyn_without_experts_says_what_to_run(imdb):
     proc = run('imdb_dyn', *quick, '--log-dir', 'log/empty', cwd=work)
     assert proc.returncode == 2
     err = proc.stderr.strip().splitlines()[-1]
-    assert err.startswith('error: text expert encoder checkpoint') and 'imdb_uni' in err
+    assert ': error: text expert encoder checkpoint' in err and 'imdb_uni' in err
 
 
 def test_imdb_missing_data_file(imdb):

@@ -24,7 +24,7 @@ def test_resource_term_weights_each_expert_by_its_cost():
     loss = DynMMObjective(nn.L1Loss(), costs, reg=0.5, cost_scale='none')(pred, truth, args_with(weights))
     expected_cost = ((1 * 1.0 + 0 * 4.0) + (0.25 * 1.0 + 0.75 * 4.0)) / 2
     assert loss.item() == pytest.approx(0.5 * expected_cost)
-    normalised = DynMMObjective(nn.L1Loss(), costs, reg=0.5)(pred, truth, args_with(weights))
+    normalised = DynMMObjective(nn.L1Loss(), costs, reg=0.5, cost_scale='max')(pred, truth, args_with(weights))
     assert normalised.item() == pytest.approx(0.5 * expected_cost / 4.0)
 
 
@@ -51,6 +51,28 @@ def test_cheaper_routing_costs_less():
     assert cheap < costly
     assert costly.item() == pytest.approx(0.1)
     assert objective.last_resource_loss == pytest.approx(1.0)
+
+
+def test_default_resource_loss_is_the_references_expensive_expert_weight():
+    # the reference: loss = task + reg * mean over the batch of the late-fusion expert's gate weight
+    weights = torch.softmax(torch.randn(6, 2), 1)
+    pred, truth = torch.randn(6, 1), torch.randn(6, 1)
+    objective = DynMMObjective(nn.L1Loss(), [135.13, 320.03], reg=0.3)
+    loss = objective(pred, truth, args_with(weights))
+    expected = nn.L1Loss()(pred, truth) + 0.3 * weights[:, 1].mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert objective.cost_scale == 'range'
+
+
+def test_max_scaling_pulls_less_than_the_reference_on_mosei_costs():
+    weights = torch.tensor([[0.0, 1.0]])
+    default = DynMMObjective(nn.L1Loss(), [135.13, 320.03], reg=1.0)
+    by_max = DynMMObjective(nn.L1Loss(), [135.13, 320.03], reg=1.0, cost_scale='max')
+    cheap, costly = torch.tensor([[1.0, 0.0]]), weights
+    zero = torch.zeros(1, 1)
+    gap = lambda o: (o(zero, zero, args_with(costly)) - o(zero, zero, args_with(cheap))).item()  # noqa: E731
+    assert gap(default) == pytest.approx(1.0)
+    assert gap(by_max) == pytest.approx((320.03 - 135.13) / 320.03)  # 0.58x as hard
 
 
 def test_truth_is_cast_to_float_like_multibench():

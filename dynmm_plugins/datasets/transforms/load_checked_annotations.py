@@ -10,7 +10,8 @@ from mmseg.registry import TRANSFORMS
 
 @TRANSFORMS.register_module()
 class LoadCheckedAnnotations(LoadAnnotations):
-    """``LoadAnnotations`` that rejects label values beyond the class count.
+    """``LoadAnnotations`` that rejects label values beyond the class count and
+    labels of another size than their image.
 
     MMSeg's ``LoadAnnotations`` casts labels to uint8 and trusts them; a wrong label
     folder or a corrupt file then trains silently on garbage (or wraps 16-bit
@@ -25,6 +26,7 @@ class LoadCheckedAnnotations(LoadAnnotations):
     - seg_map_path
     - reduce_zero_label
     - seg_fields
+    - ori_shape (optional: loaded image; the label must have its size)
     - num_classes (optional, used when ``num_classes`` is None; set by
       :class:`NYUv2RGBDDataset`)
     - label_map (optional)
@@ -72,6 +74,13 @@ class LoadCheckedAnnotations(LoadAnnotations):
         if label.ndim != 2:
             raise ValueError(f'label image {path!r} has shape {label.shape}; '
                              'expected a single-channel label map')
+
+        image_shape = results.get('ori_shape') or results.get('img_shape')
+        if image_shape is not None and tuple(label.shape) != tuple(image_shape[:2]):
+            image = results.get('img_path', 'its image')
+            raise ValueError(f'label image {path!r} is {label.shape[0]}x{label.shape[1]} (HxW) but '
+                             f'{image!r} is {image_shape[0]}x{image_shape[1]}: every label must have '
+                             'the size of its image')
 
         reduce_zero_label = self.reduce_zero_label
         if reduce_zero_label is None:

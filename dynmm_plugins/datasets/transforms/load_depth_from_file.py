@@ -18,6 +18,13 @@ class LoadDepthFromFile(BaseTransform):
     does. Use it after ``LoadImageFromFile``; :class:`ConcatRGBD` later appends it to
     the image as a fourth channel.
 
+    Datasets whose files are not in millimetres put a ``depth_scale`` into each
+    sample (SUN RGB-D: 1/8); it is applied on top of this transform's own
+    ``depth_scale``, so depth of every dataset arrives in millimetres. A sample's
+    ``depth_wrap_bits`` (SUN RGB-D: 3) says that the stored values are rotated
+    left by that many bits, so that depths past the 16-bit range wrapped into the
+    low bits; they are unwrapped before scaling.
+
     A depth of 0 means "no measurement" (raw Kinect depth) and is kept. Floating
     point depth files (e.g. 32-bit TIFF, taken as millimetres) are accepted; their
     NaN, infinite and negative values become 0.
@@ -25,6 +32,8 @@ class LoadDepthFromFile(BaseTransform):
     Required Keys:
 
     - depth_path
+    - depth_scale (optional, the dataset's factor to millimetres)
+    - depth_wrap_bits (optional, the dataset's bit rotation of stored depth)
     - img (optional, for the size check)
     - seg_fields
 
@@ -37,8 +46,8 @@ class LoadDepthFromFile(BaseTransform):
     - depth (np.float32, (H, W), millimetres)
 
     Args:
-        depth_scale (float): Factor from stored values to millimetres.
-            Defaults to 1.0.
+        depth_scale (float): Factor from stored values to millimetres, applied
+            on top of the sample's own ``depth_scale``. Defaults to 1.0.
         check_size (bool): Raise if the depth size differs from the image size.
             Defaults to True.
         backend_args (dict, optional): Arguments to instantiate a file backend.
@@ -73,14 +82,18 @@ class LoadDepthFromFile(BaseTransform):
                                   neginf=0.0)
             depth[depth < 0] = 0
         elif depth.dtype == np.uint16:
-            depth = depth.astype(np.float32)
+            wrap_bits = int(results.get('depth_wrap_bits', 0))
+            low = depth & ((1 << wrap_bits) - 1)
+            # the wrapped-around high bits are worth 2**16 of the stored unit
+            depth = (depth - low).astype(np.float32) + low.astype(np.float32) * 65536
         else:
             raise ValueError(
                 f'depth image {path!r} is {depth.dtype} '
                 f'({8 * depth.dtype.itemsize}-bit); expected a 16-bit PNG (uint16 '
                 'millimetres)')
-        if self.depth_scale != 1.0:
-            depth *= self.depth_scale
+        scale = self.depth_scale * results.get('depth_scale', 1.0)
+        if scale != 1.0:
+            depth *= scale
         if self.check_size and 'img' in results:
             img_hw = tuple(results['img'].shape[:2])
             if depth.shape != img_hw:

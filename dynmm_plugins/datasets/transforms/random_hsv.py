@@ -1,4 +1,4 @@
-"""ESANet's colour augmentation: random scaling of hue, saturation and value."""
+"""ESANet's colour augmentation: hue and saturation scaled, value shifted."""
 from typing import Sequence, Tuple
 
 import cv2
@@ -10,13 +10,14 @@ from mmseg.registry import TRANSFORMS
 
 @TRANSFORMS.register_module()
 class RandomHSV(BaseTransform):
-    """Multiply hue, saturation and value of the colour image by random factors.
+    """Jitter the colour image in HSV space as ESANet does.
 
-    This is ESANet's photometric augmentation: each of H, S and V (all in [0, 1])
-    is multiplied by a factor drawn uniformly from its range and clipped to [0, 1].
-    Only ``results['img']`` (the 3-channel BGR image of ``LoadImageFromFile``) is
-    changed; depth and labels are left alone, so put it before
-    :class:`ConcatRGBD`.
+    Hue and saturation (both in [0, 1]) are multiplied by factors drawn uniformly
+    from their ranges; value (on the 0-255 scale of the uint8 image) gets a shift
+    drawn uniformly from ``value_shift_range``, ESANet's ``V + U(-25, 25)``. Each
+    result is clipped to its scale. Only ``results['img']`` (the 3-channel BGR
+    image of ``LoadImageFromFile``) is changed; depth and labels are left alone,
+    so put it before :class:`ConcatRGBD`.
 
     Required Keys:
 
@@ -31,29 +32,31 @@ class RandomHSV(BaseTransform):
             (0.9, 1.1).
         saturation_range (Sequence[float]): Range of the saturation factor.
             Defaults to (0.9, 1.1).
-        value_range (Sequence[float]): Range of the value factor. Defaults to
-            (0.9, 1.1).
+        value_shift_range (Sequence[float]): Range of the value shift, in
+            grey levels of the 0-255 scale. Defaults to (-25, 25).
     """
 
     def __init__(self,
                  hue_range: Sequence[float] = (0.9, 1.1),
                  saturation_range: Sequence[float] = (0.9, 1.1),
-                 value_range: Sequence[float] = (0.9, 1.1)) -> None:
+                 value_shift_range: Sequence[float] = (-25, 25)) -> None:
         for name, rng in (('hue_range', hue_range),
-                          ('saturation_range', saturation_range),
-                          ('value_range', value_range)):
+                          ('saturation_range', saturation_range)):
             if len(rng) != 2 or min(rng) < 0:
                 raise ValueError(f'{name} must be two non-negative factors, got '
                                  f'{rng}')
+        if len(value_shift_range) != 2 or max(abs(v) for v in value_shift_range) > 255:
+            raise ValueError('value_shift_range must be two shifts in [-255, 255] '
+                             f'(grey levels), got {value_shift_range}')
         self.hue_range = tuple(hue_range)
         self.saturation_range = tuple(saturation_range)
-        self.value_range = tuple(value_range)
+        self.value_shift_range = tuple(value_shift_range)
 
     @cache_randomness
-    def _sample_factors(self) -> Tuple[float, float, float]:
+    def _sample(self) -> Tuple[float, float, float]:
         return tuple(
             float(np.random.uniform(min(r), max(r)))
-            for r in (self.hue_range, self.saturation_range, self.value_range))
+            for r in (self.hue_range, self.saturation_range, self.value_shift_range))
 
     def transform(self, results: dict) -> dict:
         """Jitter the colour image in HSV space."""
@@ -62,12 +65,12 @@ class RandomHSV(BaseTransform):
             raise ValueError(
                 f'RandomHSV needs a 3-channel colour image, got shape {img.shape} '
                 f'for {results.get("img_path")!r} (put it before ConcatRGBD)')
-        factors = self._sample_factors()
+        hue, saturation, shift = self._sample()
         hsv = cv2.cvtColor(img.astype(np.float32) / 255.0, cv2.COLOR_BGR2HSV)
         # OpenCV's float HSV has H in degrees [0, 360], S and V in [0, 1].
-        limits = (360.0, 1.0, 1.0)
-        for channel, (factor, limit) in enumerate(zip(factors, limits)):
-            hsv[..., channel] = np.clip(hsv[..., channel] * factor, 0.0, limit)
+        hsv[..., 0] = np.clip(hsv[..., 0] * hue, 0.0, 360.0)
+        hsv[..., 1] = np.clip(hsv[..., 1] * saturation, 0.0, 1.0)
+        hsv[..., 2] = np.clip(hsv[..., 2] + shift / 255.0, 0.0, 1.0)
         bgr = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR) * 255.0
         if img.dtype == np.uint8:
             bgr = np.clip(np.rint(bgr), 0, 255).astype(np.uint8)
@@ -77,4 +80,4 @@ class RandomHSV(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(hue_range={self.hue_range}, '
                 f'saturation_range={self.saturation_range}, '
-                f'value_range={self.value_range})')
+                f'value_shift_range={self.value_shift_range})')

@@ -1,6 +1,10 @@
 """Drives DynMM's gate through its training schedule: random -> soft (decaying) -> hard."""
+import logging
+import math
+
 import torch
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from mmseg.registry import HOOKS
@@ -31,23 +35,66 @@ class DynMMGateScheduleHook(Hook):
         iters_per_epoch (int, optional): Iterations per epoch for iteration-based
             loops; None uses the length of the training dataloader.
         decay (str): 'exp' or 'constant'. Default: 'exp'.
+        planned_max_iters (int, optional): The ``train_cfg.max_iters`` the epoch
+            knobs were written for (configs pass ``{{_base_.max_iters}}``). When the
+            run's ``max_iters`` differs (``--cfg-options train_cfg.max_iters=N``, or a
+            resume to a longer run), an epoch of the schedule becomes
+            ``iters_per_epoch * max_iters / planned_max_iters`` iterations, so the
+            random, soft and hard phases keep their share of the run. None keeps
+            epochs of ``iters_per_epoch`` iterations whatever the run's length.
+            Either way the hook logs at the start of training at which iterations
+            the phases change, with a warning when the run's length is not the
+            planned one or a phase does not fit in it.
     """
 
     priority = 'NORMAL'
 
     def __init__(self, temp=1.0, end_temp=0.001, epoch_ini=0, epoch_hard=500,
-                 iters_per_epoch=None, decay='exp'):
+                 iters_per_epoch=None, decay='exp', planned_max_iters=None):
         self.schedule = GateSchedule(temp, end_temp, epoch_ini, epoch_hard, decay)
         if iters_per_epoch is not None and int(iters_per_epoch) < 1:
             raise ValueError(f'iters_per_epoch must be >= 1, got {iters_per_epoch!r}')
+        if planned_max_iters is not None and int(planned_max_iters) < 1:
+            raise ValueError(f'planned_max_iters must be >= 1, got {planned_max_iters!r}')
         self.iters_per_epoch = iters_per_epoch
+        self.planned_max_iters = planned_max_iters
+
+    def iters_per_schedule_epoch(self, runner) -> float:
+        """Iterations of one schedule epoch in this run (scaled to its length if planned)."""
+        per_epoch = self.iters_per_epoch or len(runner.train_dataloader)
+        max_iters = getattr(runner, 'max_iters', None)
+        if self.planned_max_iters and max_iters:
+            return per_epoch * max_iters / self.planned_max_iters
+        return per_epoch
 
     def epoch_of(self, runner) -> int:
         """The schedule's epoch for the runner's current position."""
         if isinstance(runner.train_loop, EpochBasedTrainLoop):
             return runner.epoch
-        per_epoch = self.iters_per_epoch or len(runner.train_dataloader)
-        return runner.iter // per_epoch
+        return int(runner.iter // self.iters_per_schedule_epoch(runner))
+
+    def before_train(self, runner):
+        """Say at which iterations the gate changes phase; warn when the run's length is off."""
+        if isinstance(runner.train_loop, EpochBasedTrainLoop):
+            return
+        per_epoch = self.iters_per_schedule_epoch(runner)
+        max_iters = runner.max_iters
+        random_end = math.ceil(self.schedule.epoch_ini * per_epoch)
+        hard_from = math.ceil(self.schedule.epoch_hard * per_epoch)
+        plan = (f'gate schedule: random branches until iteration {min(random_end, max_iters)}, '
+                f'hard gates from iteration {hard_from} (an epoch of the schedule = '
+                f'{per_epoch:g} iterations, train_cfg.max_iters = {max_iters})')
+        problems = []
+        if self.planned_max_iters and max_iters != self.planned_max_iters:
+            problems.append(f'the schedule was written for max_iters={self.planned_max_iters}; its '
+                            f'epochs are scaled by {max_iters}/{self.planned_max_iters} to keep its '
+                            'proportions')
+        if random_end >= max_iters and self.schedule.epoch_ini > 0:
+            problems.append('the gate stays in its random phase for the whole run')
+        elif hard_from >= max_iters:
+            problems.append('the gate never becomes hard in this run')
+        level = logging.WARNING if problems else logging.INFO
+        print_log('; '.join([plan] + problems), logger='current', level=level)
 
     def state_at(self, epoch):
         """(gate mode, temperature) for ``epoch``."""

@@ -60,6 +60,10 @@ class DynMMRGBDResNet(BaseModule):
         logits = None if self.gate is None else self.gate(rgb, depth)
         return rgb, depth, logits
 
+    def depth_stem(self, inputs):
+        """Depth stem and max-pool alone on RGB-D ``inputs`` (what :meth:`depth_stage` 0 takes)."""
+        return self.depth_encoder.maxpool(self.depth_encoder.forward_stem(inputs[:, 3:]))
+
     def rgb_stage(self, index, x):
         """RGB encoder stage ``index`` (0..3)."""
         return self.rgb_encoder.forward_stage(index, x)

@@ -83,12 +83,3 @@ class ResNetEncoder(nn.Module):
     def forward_stage(self, index, x):
         """Run stage ``index`` (0..3)."""
         return self.stages[index](x)
-
-    def forward(self, x):
-        """All four stage outputs, for use as a plain encoder."""
-        x = self.maxpool(self.forward_stem(x))
-        outs = []
-        for stage in self.stages:
-            x = stage(x)
-            outs.append(x)
-        return outs

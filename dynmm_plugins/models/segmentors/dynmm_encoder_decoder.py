@@ -1,5 +1,6 @@
 """DynMM segmentor: runs encoder stages and gated fusions in turn, adds the resource loss."""
 import contextlib
+import logging
 from collections import OrderedDict
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -9,8 +10,9 @@ from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from dynmm_plugins.core import (check_branch, check_temperature, count_macs, fixed_one_hot,
-                                gate_activation, random_one_hot, run_grouped_by_branch)
+from dynmm_plugins.core import (check_branch, check_gate_bias, check_temperature, count_macs,
+                                fixed_one_hot, gate_activation, random_one_hot, run_grouped_by_branch)
+from dynmm_plugins.engine.checkpoint_compat import describe_last_checkpoint
 
 GATE_MODES = ('baseline', 'random', 'soft', 'hard', 'fixed')
 
@@ -51,13 +53,20 @@ class DynMMEncoderDecoder(EncoderDecoder):
             GFLOPs are measured. Default: (480, 640).
         freeze_all_but_gate (bool): Train only the gate (DynMM's ``--freeze``).
             Default: False.
+        gate_bias (Sequence[float], optional): The compute knob: one value per
+            branch added to the gate logits at inference ('soft' and 'hard'
+            gates, never in training). ``-tau * cost_k`` with tau > 0 moves
+            decisions to cheaper branches; ``tools/calibrate_budget.py`` finds
+            tau for a GFLOPs target. It is a non-persistent buffer: it comes from
+            the config (``--cfg-options model.gate_bias=...``) or a budget file,
+            never from a checkpoint. None: zeros (the gate as trained).
         **kwargs: :class:`EncoderDecoder` arguments (backbone, neck,
             decode_head, train_cfg, test_cfg, data_preprocessor, init_cfg).
     """
 
     def __init__(self, loss_resource=None, gate_mode=None, temperature=1.0, fixed_branch=None,
                  inference_gate='hard', cost_input_size=(480, 640), freeze_all_but_gate=False,
-                 **kwargs):
+                 gate_bias=None, **kwargs):
         super().__init__(**kwargs)
         self.num_branches = self.backbone.num_branches
         self.loss_resource = None
@@ -75,8 +84,14 @@ class DynMMEncoderDecoder(EncoderDecoder):
         self.skip_unused_depth = True
         default_mode = 'soft' if self.has_gate else 'baseline'
         self.set_gate(gate_mode or default_mode, temperature, fixed_branch)
+        # Not persistent: an operating point belongs to the config or a budget file, so
+        # that one checkpoint serves every budget and `--cfg-options model.gate_bias`
+        # is never overwritten by the checkpoint loaded after the model is built.
+        self.register_buffer('gate_bias', torch.zeros(self.num_branches), persistent=False)
+        self.set_gate_bias(gate_bias)
         if freeze_all_but_gate:
             self.freeze_all_but_gate()
+        self._gate_untrained = False  # True after loading a checkpoint without the gate
         self.register_load_state_dict_pre_hook(self._check_checkpoint_fits)
 
     def _check_checkpoint_fits(self, module, state_dict, prefix, *args):
@@ -96,11 +111,30 @@ class DynMMEncoderDecoder(EncoderDecoder):
                       for k, v in own.items()
                       if k in state_dict and hasattr(state_dict[k], 'shape')
                       and tuple(state_dict[k].shape) != tuple(v.shape)]
+        if self.has_gate and not missing and not unexpected and not mismatched:
+            # static ESANet -> DynMM: fine to finetune from, meaningless to test (random gate)
+            self._gate_untrained = not any(is_gate(k) for k in state_dict)
+            if self._gate_untrained:
+                from mmengine.logging import print_log
+                print_log(f'{describe_last_checkpoint()} has no gate (a static ESANet checkpoint): '
+                          'the gate keeps its initialisation. Fine for finetuning (load_from); '
+                          'testing refuses to run the untrained gate.', logger='current',
+                          level=logging.WARNING)
         if missing or unexpected or mismatched:
             raise ValueError(
                 f'checkpoint does not fit this {type(self).__name__} (another architecture or '
                 f'config?): {len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected '
                 f'keys {unexpected[:5]}, {len(mismatched)} shape mismatches {mismatched[:3]}')
+
+    def predict(self, inputs: Tensor, data_samples=None):
+        """MMSeg's predict, refused while the gate is one no checkpoint or training has set."""
+        if self._gate_untrained and self._effective_mode() in ('soft', 'hard'):
+            raise ValueError(
+                f'{describe_last_checkpoint()} is a static ESANet checkpoint (no backbone.gate.* '
+                'weights) loaded into a dynamic DynMM config: its gate would route at random. Test '
+                'it with the static config (esanet_*), or finetune it as DynMM first (load_from) '
+                'and test that checkpoint')
+        return super().predict(inputs, data_samples)
 
     # ------------------------------------------------------------------ gate control
     @property
@@ -141,6 +175,18 @@ class DynMMEncoderDecoder(EncoderDecoder):
                 check_branch(b, self.num_branches)
             return tuple(branches)
         return check_branch(branch, self.num_branches)
+
+    def set_gate_bias(self, bias: Optional[Sequence[float]]) -> None:
+        """Set the compute knob: one finite value per branch, added to the gate logits at inference.
+
+        None resets it to zeros. ValueError for a wrong length, a non-number, a
+        non-finite value, or a non-zero bias on a model without a gate.
+        """
+        values = check_gate_bias(bias, self.num_branches)
+        if not self.has_gate and bool(values.any()):
+            raise ValueError(f'gate_bias {values.tolist()} needs a gate, but this model is static ESANet '
+                             '(backbone.gate=None)')
+        self.gate_bias.copy_(values.to(self.gate_bias.dtype))
 
     @contextlib.contextmanager
     def gate_override(self, mode: str, branch: Union[int, Sequence[int], None] = None,
@@ -199,6 +245,8 @@ class DynMMEncoderDecoder(EncoderDecoder):
             return fixed_one_hot(batch_size, self.num_branches, self.fixed_branch, device)
         if mode == 'random':
             return random_one_hot(batch_size, self.num_branches, device)
+        if not self.training:  # the compute knob acts at inference only
+            logits = logits + self.gate_bias.to(logits.dtype)
         return gate_activation(logits, self.temperature, hard=(mode == 'hard'))
 
     # ------------------------------------------------------------------ encoder
@@ -217,7 +265,12 @@ class DynMMEncoderDecoder(EncoderDecoder):
         else:
             stage_feats = self._encode_mixed(rgb, depth, weights, skip)
         self.last_gate_weights = weights.detach()
-        return self.neck(stage_feats), weights
+        return (self.neck(stage_feats) if self.with_neck else stage_feats), weights
+
+    @property
+    def stage_fusion(self):
+        """What fuses depth into RGB per stage: the backbone if it can, else the neck (ESANet)."""
+        return self.backbone if hasattr(self.backbone, 'fuse_stage') else self.neck
 
     def _encode_mixed(self, rgb: Tensor, depth: Tensor, weights: Tensor,
                       skip_unused_depth: bool) -> List[Tensor]:
@@ -238,7 +291,7 @@ class DynMMEncoderDecoder(EncoderDecoder):
                 continue
             depth = self.backbone.depth_stage(i, depth)
             everyone = skip_unused_depth and bool((p == 1).all())
-            rgb = self.neck.fuse_stage(i, rgb, depth, None if everyone else p)
+            rgb = self.stage_fusion.fuse_stage(i, rgb, depth, None if everyone else p)
             feats.append(rgb)
         return feats
 
@@ -249,7 +302,7 @@ class DynMMEncoderDecoder(EncoderDecoder):
             rgb = self.backbone.rgb_stage(i, rgb)
             if i < branch:
                 depth = self.backbone.depth_stage(i, depth)
-                rgb = self.neck.fuse_stage(i, rgb, depth)
+                rgb = self.stage_fusion.fuse_stage(i, rgb, depth)
             feats.append(rgb)
         return feats
 
@@ -261,6 +314,7 @@ class DynMMEncoderDecoder(EncoderDecoder):
     def loss(self, inputs: Tensor, data_samples) -> dict:
         """Segmentation losses, ``loss_resource`` and gate statistics (non-loss values)."""
         feats, weights = self.encode(inputs)
+        self._gate_untrained = False  # training (finetuning) gives the gate its weights
         losses = self._decode_head_forward_train(feats, data_samples)
         if self.with_auxiliary_head:
             losses.update(self._auxiliary_head_forward_train(feats, data_samples))
@@ -314,14 +368,14 @@ class DynMMEncoderDecoder(EncoderDecoder):
         x = torch.zeros(1, 4, *size, device=param.device, dtype=param.dtype)
         self.eval()
         try:
-            encoder = self.backbone.depth_encoder
-            stem = count_macs(encoder.forward_stem, x[:, 3:])
-            depth_x = encoder.maxpool(encoder.forward_stem(x[:, 3:]))
-            depth_costs = [stem]
-            for i in range(self.backbone.num_stages):
-                depth_costs.append(depth_costs[-1] + count_macs(encoder.forward_stage, i, depth_x))
+            backbone = self.backbone
+            depth_costs = [count_macs(backbone.depth_stem, x)]
+            with torch.no_grad():
+                depth_x = backbone.depth_stem(x)
+            for i in range(backbone.num_stages):
+                depth_costs.append(depth_costs[-1] + count_macs(backbone.depth_stage, i, depth_x))
                 with torch.no_grad():
-                    depth_x = encoder.forward_stage(i, depth_x)
+                    depth_x = backbone.depth_stage(i, depth_x)
             total = []
             for k in range(self.num_branches):
                 with self.gate_override('fixed', branch=k):

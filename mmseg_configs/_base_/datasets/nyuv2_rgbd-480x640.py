@@ -52,10 +52,10 @@ train_pipeline = [
         # depth; naming it keeps that true under any default scope.
         resize_type='mmseg.Resize'),
     dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='RandomHSV',
+    dict(type='RandomHSV',  # H, S x U(0.9, 1.1); V + U(-25, 25) grey levels
          hue_range=(0.9, 1.1),
          saturation_range=(0.9, 1.1),
-         value_range=(0.9, 1.1)),
+         value_shift_range=(-25, 25)),
     dict(type='RandomFlip', prob=0.5),
     # BGR -> RGB, float32, depth appended as channel 3: (H, W, 4).
     dict(type='ConcatRGBD'),

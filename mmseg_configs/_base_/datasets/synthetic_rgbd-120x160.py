@@ -2,6 +2,8 @@
 #
 # Write it once (seconds):
 #   python tools/make_synthetic_rgbd.py --out data/synthetic_rgbd
+# (train 200, val 50, test 50 images; val is what validation and budget calibration
+# read, so that the test numbers come from images nothing was tuned on)
 #
 # Half of its scenes hide their objects in RGB (same colour and texture as the
 # background) so that only depth reveals them; data_root/scene_kinds.json records
@@ -86,12 +88,24 @@ val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
+        split='val',
+        label_dir='labels_40',
+        metainfo=dict(classes=synthetic_classes),
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
         split='test',
         label_dir='labels_40',
         metainfo=dict(classes=synthetic_classes),
         test_mode=True,
         pipeline=test_pipeline))
-test_dataloader = val_dataloader
 
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator

@@ -1,0 +1,44 @@
+"""Atomic file writes: a reader sees the old file or the complete new one, never half of it."""
+import contextlib
+import os
+import os.path as osp
+import tempfile
+from typing import IO, Iterator, Optional
+
+
+def _default_permissions() -> int:
+    # What open() would give a new file (0666 minus the umask); mkstemp gives 0600.
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = 'wb', encoding: Optional[str] = None) -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success flush, fsync and rename it over ``path``.
+
+    The temporary file is named ``.<name>.<random>.tmp`` in the same folder (a rename
+    is atomic only within one file system). On any error, or if the process is
+    interrupted, ``path`` is left as it was; the block's exception propagates and
+    the temporary file is removed. The new file gets the permissions a plain
+    ``open()`` would give it.
+
+    Example::
+
+        with atomic_write('weights.json', 'w') as f:
+            json.dump(obj, f)
+    """
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, mode, encoding=encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _default_permissions())
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise

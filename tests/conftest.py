@@ -1,0 +1,76 @@
+"""Suite-wide settings.
+
+Under ``bash run.sh test`` (``DYNMM_STRICT_TESTS=1``) the whole stack must be there:
+the session stops at once with one line per missing piece (mmseg, mmengine, mmcv's
+compiled ops, torchvision, a MultiBench clone), and any test that still skips fails
+with its reason. Skips stay skips for people who run a subset on purpose, e.g. the
+torch-only core in an environment without mmseg.
+"""
+import importlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+STRICT = os.environ.get('DYNMM_STRICT_TESTS') == '1'
+
+
+def _missing_dependencies() -> list:
+    """One line for each piece of the stack that cannot be imported."""
+    missing = []
+    checks = [
+        ('mmengine', 'mmengine'),
+        ('mmcv.ops', "mmcv's compiled ops (mmcv built with MMCV_WITH_OPS=1, not mmcv-lite)"),
+        ('mmseg.models', 'mmsegmentation 1.2.2 (its models need mmcv with ops)'),
+        ('torchvision', "torchvision matching the project's torch (MultiBench imports it)"),
+    ]
+    for module, what in checks:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # an ABI mismatch raises more than ImportError
+            missing.append(f'{what}: import {module} failed ({type(exc).__name__}: {exc})')
+    from multibench_ext.multibench import ENV_VAR, is_multibench_root
+    root = os.environ.get(ENV_VAR)
+    if not root or not is_multibench_root(root):
+        missing.append(f'a MultiBench clone: ${ENV_VAR}={root!r} is not one (run.sh sets it to '
+                       '../shared/multibench when that snapshot exists)')
+    else:
+        # In a subprocess: MultiBench's top-level packages go on sys.path when imported.
+        code = f'from multibench_ext.multibench import import_multibench; import_multibench({root!r})'
+        proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ['?'])[-1]
+            missing.append(f"MultiBench's own requirements: importing it from {root} failed ({last})")
+    return missing
+
+
+def pytest_sessionstart(session):
+    if STRICT:
+        missing = _missing_dependencies()
+        if missing:
+            pytest.exit('DYNMM_STRICT_TESTS=1: the test stack is incomplete:\n  ' + '\n  '.join(missing),
+                        returncode=3)
+
+
+def _fail_skip(report, where: str) -> None:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    report.outcome = 'failed'
+    report.longrepr = (f'{where} skipped, which DYNMM_STRICT_TESTS=1 (bash run.sh test) counts as a '
+                       f'failure: {reason}')
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if STRICT and report.skipped and not hasattr(report, 'wasxfail'):
+        _fail_skip(report, item.nodeid)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if STRICT and report.skipped:
+        _fail_skip(report, collector.nodeid)
