@@ -132,6 +132,6 @@ def test_export_refuses_bad_shapes_and_files(exported, tmp_path, capsys):
         _run([config, ckpt, '--out', str(tmp_path), '--shape', '60', '96'])
     assert exit_info.value.code == 2
     assert '--shape must be positive multiples of 32' in error_line(capsys)
-    assert _run([config, str(tmp_path / 'nope.pth'), '--out', str(tmp_path / 'd')]) == 1
+    assert _run([config, str(tmp_path / 'nope.pth'), '--out', str(tmp_path / 'd')]) == 2
     assert 'nope.pth' in error_line(capsys)
     assert not (tmp_path / 'd' / 'manifest.json').exists()

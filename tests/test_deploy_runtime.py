@@ -213,10 +213,10 @@ def test_eval_tool_refuses_another_checkpoint_and_other_classes(deployed, tmp_pa
     other = tmp_path / 'other.pth'
     torch.save(dict(state_dict={}), other)
     base = [deployed['dir'], deployed['config'], '--no-progress']
-    assert run_tool(EVAL.main, base + ['--checkpoint', str(other)], prog=EVAL.PROG) == 1
+    assert run_tool(EVAL.main, base + ['--checkpoint', str(other)], prog=EVAL.PROG) == 2
     assert 'other.pth' in error_line(capsys)
     argv = base + ['--cfg-options', "test_dataloader.dataset.metainfo.classes=['a','b']"]
-    assert run_tool(EVAL.main, argv, prog=EVAL.PROG) == 1
+    assert run_tool(EVAL.main, argv, prog=EVAL.PROG) == 2
     assert 'differ from the exported model' in error_line(capsys)
 
 
@@ -243,5 +243,5 @@ def test_tools_refuse_bad_flags(deployed, capsys):
     with pytest.raises(SystemExit) as info:
         run_tool(EVAL.main, [deployed['dir'], deployed['config'], '--threads', '0'], prog=EVAL.PROG)
     assert info.value.code == 2 and '--threads must be >= 1' in error_line(capsys)
-    assert run_tool(EVAL.main, [str(deployed['root']), deployed['config']], prog=EVAL.PROG) == 1
+    assert run_tool(EVAL.main, [str(deployed['root']), deployed['config']], prog=EVAL.PROG) == 2
     assert 'manifest.json not found' in error_line(capsys)
