@@ -145,6 +145,8 @@ def test_missing_weight_file_builds_then_says_how_to_make_it(tmp_path):
 
 
 def test_head_losses_per_scale_against_nearest_downsampled_labels():
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmseg')  # the head builds its loss from mmseg's registry, whatever ran before
     torch.manual_seed(0)
     rng = np.random.default_rng(2)
     weights = rng.uniform(0.2, 3.0, NUM_CLASSES)

@@ -10,7 +10,7 @@ pytest.importorskip('mmseg')
 onnx = pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
 
-from deploy_setup import DYNAMIC, SIZE, STATIC, write_case  # noqa: E402
+from deploy_setup import DYNAMIC, REPO, SIZE, STATIC, write_case  # noqa: E402
 from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 from tool_scripts import error_line, load_tool  # noqa: E402
 
@@ -47,8 +47,10 @@ def test_manifest_records_what_a_deployment_needs(exported):
     assert m['classes'] == SYNTHETIC_CLASSES and m['num_classes'] == 8
     assert m['input']['shape'] == [4, *SIZE] and m['input']['batch'] == 'dynamic'
     # the config's normalisation: ImageNet RGB statistics, the synthetic set's depth statistics
-    assert m['input']['mean'] == [123.675, 116.28, 103.53, 4994.5]
-    assert m['input']['std'] == [58.395, 57.12, 57.375, 2025.2]
+    from mmengine.config import Config
+    base = Config.fromfile(osp.join(REPO, 'mmseg_configs/_base_/datasets/synthetic_rgbd-120x160.py'))
+    assert m['input']['mean'] == [123.675, 116.28, 103.53, base.depth_mean]
+    assert m['input']['std'] == [58.395, 57.12, 57.375, base.depth_std]
     with open(exported['checkpoint'], 'rb') as f:
         assert m['checkpoint']['sha256'] == hashlib.sha256(f.read()).hexdigest()
     files = [m['graphs']['gate']['file']] + [b['file'] for b in m['graphs']['branches']]

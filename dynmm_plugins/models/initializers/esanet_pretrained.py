@@ -3,7 +3,6 @@ import os
 from collections import OrderedDict
 from typing import Dict, List, Tuple
 
-import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.logging import print_log
@@ -20,16 +19,18 @@ WHERE_TO_GET = (
     'https://download.pytorch.org/models/resnet50-19c8e357.pth')
 
 
-# Training scripts often store metrics (best accuracy, ...) as numpy scalars next to the weights.
-_NUMPY_SCALARS = [np._core.multiarray.scalar, np.dtype] + [type(np.dtype(t)) for t in ('float32', 'float64', 'int64')]
 
 
 def _load_file(path: str) -> object:
     if not os.path.isfile(path):
         raise FileNotFoundError(f'ESANetPretrained: checkpoint {path} not found. {WHERE_TO_GET}')
-    try:  # tensors, plain containers and numpy scalars only: a checkpoint must not run code
-        with torch.serialization.safe_globals(_NUMPY_SCALARS):
-            return torch.load(path, map_location='cpu', weights_only=True)
+    # Tensors, plain containers and numpy scalars only (training scripts store metrics as
+    # numpy scalars next to the weights): the project-wide allowlist. Not torch's
+    # safe_globals() context: on exit it removes its globals from that allowlist too.
+    from dynmm_plugins.engine.checkpoint_compat import allow_mmengine_checkpoint_globals
+    allow_mmengine_checkpoint_globals()
+    try:  # a checkpoint must not run code
+        return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f'ESANetPretrained: {path} is not a torch checkpoint of tensors ({reason})') from None
