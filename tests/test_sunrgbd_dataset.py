@@ -25,7 +25,7 @@ def sets(tmp_path_factory):
     root = tmp_path_factory.mktemp('sun')
     for layout in ('nyuv2', 'sunrgbd'):
         make_synthetic_rgbd(str(root / layout), num_train=3, num_test=2, height=48, width=64,
-                            seed=2, layout=layout)  # seed 2: depths past 8.192 m
+                            seed=11, layout=layout)  # seed 11: depths past 8.192 m in train
     return root
 
 
