@@ -61,8 +61,9 @@ def ensure_synthetic_data(root: str, num_train: int, num_test: int, seed: int = 
         if all(have.get(k) == v for k, v in want.items()) and 'depth_mm' in str(have):
             return False
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
+    # the demo's own data folder: regenerating a set of other parameters is intended
     make_synthetic_rgbd(root, num_train=num_train, num_test=num_test, num_val=num_val,
-                        height=height, width=width, seed=seed, progress=progress)
+                        height=height, width=width, seed=seed, progress=progress, overwrite=True)
     return True
 
 
