@@ -30,7 +30,7 @@ def _mim():
 def tiny_rgbd(tmp_path_factory):
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
     root = tmp_path_factory.mktemp('rgbd')
-    make_synthetic_rgbd(str(root), num_train=4, num_test=2, seed=0, progress=False)
+    make_synthetic_rgbd(str(root), num_train=4, num_test=2, num_val=2, seed=0, progress=False)
     return root
 
 
