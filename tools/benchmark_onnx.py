@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Latency of an exported DynMM directory on onnxruntime: per branch, mixed batches, vs PyTorch.
 
 Median over ``--repeats`` timed runs after ``--warmup`` untimed ones, all

@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Calibrate the compute knob of a DynMM checkpoint: the gate bias that meets a GFLOPs budget.
 
 The bias added to the gate logits at inference is ``-tau * cost_k`` (cost_k: branch

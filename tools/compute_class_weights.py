@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Class weights of an RGB-D segmentation split, computed from its label PNGs as ESANet does.
 
 Reads ``<data-root>/<split>.txt`` and ``<data-root>/<split>/<label-dir>/<name>.png``

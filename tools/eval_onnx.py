@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Evaluate an exported (ONNX) DynMM directory on a test split, by the checkpoint's protocol.
 
 The deployed graphs run on onnxruntime (:class:`dynmm_plugins.deploy.OnnxDynMM`)

@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Export a DynMM (or static ESANet) checkpoint to ONNX graphs for deployment.
 
 A dynamic model becomes a stems + gate graph (``gate.onnx``) and one graph per

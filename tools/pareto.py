@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """The accuracy-compute curve of one DynMM checkpoint: calibrated budgets vs fixed branches.
 
 For each ``--fractions`` F the gate bias is calibrated on ``--calib-split`` (F x the

@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Convert the official SUN RGB-D release into the NYUv2 layout DynMM reads.
 
 Inputs are folders you downloaded and unpacked yourself; this tool never downloads:
