@@ -264,14 +264,9 @@ def parse_args(argv=None):
 
 
 def _errors():
-    """The project's error convention, loaded from its file (no mmseg import for a data tool)."""
-    import importlib.util
-    path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'dynmm_plugins', 'utils',
-                    'errors.py')
-    spec = importlib.util.spec_from_file_location('_dynmm_errors', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The project's error convention (dynmm_plugins.utils.errors)."""
+    from dynmm_plugins.utils import errors
+    return errors
 
 
 def check_out(out: str, force: bool) -> None:
