@@ -116,9 +116,9 @@ def test_thop_convention_extra_counts_batch_norm_and_biases(tiny):
     assert model.gate_mode == 'soft' and model.last_gate_weights is None  # state restored
 
 
-# DynMM's per-branch cost table for R34-NBt1D at 480x640 (GMACs, thop), as
-# /work/shared/reference/DYNMM_FACTS.md quotes the reference code: typed from there, not
-# from our code, so that our code is measured against it.
+# DynMM's per-branch cost table for R34-NBt1D at 480x640 (GMACs, thop), as the reference
+# DynMM code states it (rounded to 2 decimals): typed from there, not from our code, so that
+# our code is measured against it.
 FACTS_TOTAL = [22.37, 25.23, 29.07, 34.78, 37.66]
 FACTS_DEPTH_ENCODER = [0.25, 3.11, 6.95, 12.66, 15.54]
 

@@ -14,8 +14,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-# The reference DynMM code's cost tables (GMACs at 480x640, thop), with the digits
-# of its source (DYNMM_FACTS.md quotes them rounded to 2 decimals). They are for
+# The reference DynMM code's cost tables (GMACs at 480x640, thop), with all the digits
+# of its source (the README and the tests quote them rounded to 2 decimals). They are for
 # comparison only: our models measure their own costs.
 REFERENCE_TABLES = {
     'R34-NBt1D': dict(
