@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tool_scripts import REPO, load_tool
+from helpers.tool_scripts import REPO, load_tool
 
 SYNTH_RGBD = load_tool('make_synthetic_rgbd')
 

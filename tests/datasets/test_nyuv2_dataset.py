@@ -17,7 +17,7 @@ from dynmm_plugins.datasets import make_synthetic_rgbd  # noqa: E402
 from dynmm_plugins.datasets.nyuv2_rgbd import (NYU13_CLASSES,  # noqa: E402
                                                NYU13_PALETTE, NYU40_CLASSES)
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from helpers import REPO as ROOT  # noqa: E402
 CONFIGS = osp.join(ROOT, 'mmseg_configs', '_base_', 'datasets')
 NYU_CONFIG = osp.join(CONFIGS, 'nyuv2_rgbd-480x640.py')
 SYN_CONFIG = osp.join(CONFIGS, 'synthetic_rgbd-120x160.py')

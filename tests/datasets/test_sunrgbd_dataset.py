@@ -12,7 +12,7 @@ from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd  # noqa: E
 from dynmm_plugins.datasets.sunrgbd_rgbd import SUNRGBDRGBDDataset  # noqa: E402
 from dynmm_plugins.datasets.nyuv2_rgbd import NYUv2RGBDDataset  # noqa: E402
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from helpers import REPO  # noqa: E402
 BASE = osp.join(REPO, 'mmseg_configs/_base_/datasets/sunrgbd_rgbd-480x640.py')
 LOAD = [dict(type='LoadImageFromFile'), dict(type='LoadDepthFromFile'),
         dict(type='LoadCheckedAnnotations')]

@@ -16,7 +16,7 @@ from dynmm_plugins.datasets.synthetic_rgbd import (  # noqa: E402
     make_synthetic_rgbd,
 )
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from helpers import REPO as ROOT  # noqa: E402
 H, W = 48, 64
 
 

@@ -10,9 +10,9 @@ pytest.importorskip('mmseg')
 onnx = pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
 
-from deploy_setup import DYNAMIC, REPO, SIZE, STATIC, write_case  # noqa: E402
+from helpers.deploy_setup import DYNAMIC, REPO, SIZE, STATIC, write_case  # noqa: E402
 from dynmm_plugins.utils.cli import run_tool  # noqa: E402
-from tool_scripts import error_line, load_tool  # noqa: E402
+from helpers.tool_scripts import error_line, load_tool  # noqa: E402
 
 TOOL = load_tool('export_onnx')
 SYNTHETIC_CLASSES = ['wall', 'floor', 'bed', 'chair', 'sofa', 'table', 'books', 'television']

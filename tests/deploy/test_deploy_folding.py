@@ -7,9 +7,9 @@ import torch.nn as nn
 
 pytest.importorskip('mmseg')
 
-from deploy_setup import randomise_batchnorm  # noqa: E402
+from helpers.deploy_setup import randomise_batchnorm  # noqa: E402
 from dynmm_plugins.deploy.folding import find_conv_bn_pairs, fold_batchnorm  # noqa: E402
-from tiny_dynmm import build_tiny  # noqa: E402
+from helpers.tiny_dynmm import build_tiny  # noqa: E402
 
 SIZE = (64, 96)
 
@@ -89,9 +89,9 @@ def test_fold_batchnorm_hook_folds_the_model_before_testing(tiny):
 def test_benchmark_latency_folds_batchnorm_on_request(tmp_path):
     import json
 
-    from deploy_setup import DYNAMIC
+    from helpers.deploy_setup import DYNAMIC
     from dynmm_plugins.utils.cli import run_tool
-    from tool_scripts import load_tool
+    from helpers.tool_scripts import load_tool
     tool = load_tool('benchmark_latency')
     out = str(tmp_path / 'latency.json')
     argv = [DYNAMIC, '--shape', '64', '96', '--repeats', '1', '--warmup', '0', '--no-static',

@@ -14,8 +14,8 @@ pytest.importorskip('mmseg')
 pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
 
-from deploy_setup import DYNAMIC, REPO, SIZE, write_case  # noqa: E402
-from tool_scripts import error_line, load_tool  # noqa: E402
+from helpers.deploy_setup import DYNAMIC, REPO, SIZE, write_case  # noqa: E402
+from helpers.tool_scripts import error_line, load_tool  # noqa: E402
 
 from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 

@@ -9,7 +9,7 @@ import torch
 
 pytest.importorskip('mmseg')
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import REPO as ROOT  # noqa: E402
 CONFIG = os.path.join(ROOT, 'mmseg_configs/dynmm/dynmm_esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
 
 

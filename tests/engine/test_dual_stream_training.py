@@ -10,7 +10,7 @@ import torch
 
 pytest.importorskip('mmseg')
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from helpers import REPO as ROOT  # noqa: E402
 CONFIGS = [
     'segformer_mit-b0-rgbd_1xb4-400it_synthetic-120x160.py',
     'dynmm-segformer_mit-b0-rgbd_1xb4-400it_synthetic-120x160.py',

@@ -9,11 +9,12 @@ from mmengine.logging import MessageHub  # noqa: E402
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop  # noqa: E402
 
 from dynmm_plugins.engine.hooks import DynMMGateScheduleHook  # noqa: E402
-from tiny_dynmm import build_tiny  # noqa: E402
+from helpers.tiny_dynmm import build_tiny  # noqa: E402
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture
 def model():
+    """A fresh tiny model per test: the hook and the tests change its gate."""
     return build_tiny()
 
 

@@ -12,7 +12,7 @@ from mmengine.hooks import Hook  # noqa: E402
 
 from dynmm_plugins.engine.atomic_local_backend import remove_stale_temporaries, write_atomically  # noqa: E402
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from helpers import REPO  # noqa: E402
 STATIC = osp.join(REPO, 'mmseg_configs/esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
 DYNAMIC = osp.join(REPO, 'mmseg_configs/dynmm/dynmm_esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
 SIZE = (64, 96)

@@ -13,12 +13,12 @@ import torch
 
 pytest.importorskip('mmseg')
 
-from tool_scripts import error_line, load_tool  # noqa: E402
+from helpers.tool_scripts import error_line, load_tool  # noqa: E402
 
 from dynmm_plugins.core import cost_bias  # noqa: E402
 from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from helpers import REPO  # noqa: E402
 STATIC = osp.join(REPO, 'mmseg_configs/esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
 DYNAMIC = osp.join(REPO, 'mmseg_configs/dynmm/dynmm_esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
 SIZE = (64, 96)
@@ -64,8 +64,9 @@ def tiny(tmp_path_factory):
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture
 def model(tiny):
+    """The tiny dynamic model, loaded per test: the tests change its gate bias."""
     from dynmm_plugins.apis.model_loading import load_model
     return load_model(tiny['dynamic_config'], tiny['dynamic'])[0]
 

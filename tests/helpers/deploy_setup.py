@@ -5,9 +5,10 @@ BatchNorm changes real numbers and the gate sends samples to several branches.
 """
 import os.path as osp
 
+from . import REPO
+
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DYNAMIC = osp.join(REPO, 'mmseg_configs/dynmm/dynmm_esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
 STATIC = osp.join(REPO, 'mmseg_configs/esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
 SIZE = (64, 96)

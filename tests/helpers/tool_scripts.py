@@ -2,7 +2,8 @@
 import importlib.util
 import os.path as osp
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from . import REPO
+
 
 
 def load_tool(name):

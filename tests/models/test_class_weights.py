@@ -15,7 +15,9 @@ from dynmm_plugins.models.losses import ESANetCrossEntropyLoss
 from mmseg.structures import SegDataSample
 from mmengine.structures import PixelData
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import REPO  # noqa: E402
+
+ROOT = Path(REPO)
 NUM_CLASSES = 6
 
 

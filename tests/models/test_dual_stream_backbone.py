@@ -12,7 +12,7 @@ from mmseg.utils import register_all_modules  # noqa: E402
 
 register_all_modules(init_default_scope=True)
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from helpers import REPO  # noqa: E402
 H, W = 64, 96
 RESNET = dict(type='ResNetV1c', depth=18, stem_channels=16, base_channels=16, in_channels=3,
               out_indices=(0, 1, 2, 3))
@@ -222,7 +222,7 @@ def test_flops_and_latency_tools_run_on_a_dual_stream_config(tmp_path):
     import json
 
     from dynmm_plugins.utils.cli import run_tool
-    from tool_scripts import load_tool
+    from helpers.tool_scripts import load_tool
     config = osp.join(REPO, 'mmseg_configs/dual_stream/'
                             'dynmm-segformer_mit-b0-rgbd_1xb4-400it_synthetic-120x160.py')
     flops, latency = load_tool('get_flops'), load_tool('benchmark_latency')

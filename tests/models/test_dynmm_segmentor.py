@@ -6,7 +6,7 @@ from mmengine.optim import OptimWrapper  # noqa: E402
 from mmengine.structures import PixelData  # noqa: E402
 from mmseg.structures import SegDataSample  # noqa: E402
 
-from tiny_dynmm import build_tiny  # noqa: E402
+from helpers.tiny_dynmm import build_tiny  # noqa: E402
 
 H, W = 64, 96
 

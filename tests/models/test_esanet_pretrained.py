@@ -10,7 +10,9 @@ from dynmm_plugins.models.layers import ResNetEncoder
 from mmengine.config import Config
 from mmengine.model import initialize
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import REPO  # noqa: E402
+
+ROOT = Path(REPO)
 
 
 def imagenet_encoder_weights(depth, block, seed):

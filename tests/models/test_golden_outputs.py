@@ -1,6 +1,6 @@
 """Our model's numerics against a committed golden output of our own model.
 
-The tiny DynMM model of tests/tiny_dynmm.py gets fixed weights (every tensor drawn from a
+The tiny DynMM model of tests/helpers/tiny_dynmm.py gets fixed weights (every tensor drawn from a
 generator seeded by its name, so neither the order modules are built in nor the init
 scheme matters) and runs one fixed input through each of the 5 branches (gate forced with
 ``set_gate('fixed', branch=k)``, grouped by branch as at inference) and through the soft
@@ -9,7 +9,7 @@ softmax must equal tests/data/golden_tiny_dynmm.json (float32 CPU, torch 2.14.1)
 1e-5: any change in the model's numerics (an operation, an epsilon, an order of fusion)
 fails here. Regenerate the file only for an intended change:
 
-    PYTHONPATH=$PWD python tests/test_golden_outputs.py
+    PYTHONPATH=$PWD python tests/models/test_golden_outputs.py
 """
 import json
 import os.path as osp
@@ -21,10 +21,11 @@ import torch
 
 pytest.importorskip('mmseg')
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from tiny_dynmm import build_tiny  # noqa: E402
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # tests/ (helpers), also when run as a script
+from helpers import DATA  # noqa: E402
+from helpers.tiny_dynmm import build_tiny  # noqa: E402
 
-GOLDEN = osp.join(osp.dirname(osp.abspath(__file__)), 'data', 'golden_tiny_dynmm.json')
+GOLDEN = osp.join(DATA, 'golden_tiny_dynmm.json')
 SIZE = (64, 64)
 STRIDE = 16  # the logits kept from each map: every 16th pixel in each direction
 TOLERANCE = 1e-5
@@ -109,7 +110,7 @@ def test_the_golden_outputs_tell_the_branches_apart():
 
 if __name__ == '__main__':
     document = dict(
-        what='tests/test_golden_outputs.py: tiny DynMM (tests/tiny_dynmm.py), fixed_weights(), '
+        what='tests/models/test_golden_outputs.py: tiny DynMM (tests/helpers/tiny_dynmm.py), fixed_weights(), '
              f'fixed_input() of shape (2, 4, {SIZE[0]}, {SIZE[1]}); per output: logits[:, :, '
              f'::{STRIDE}, ::{STRIDE}] flattened and per-class sums of the logits',
         torch=torch.__version__, outputs=model_outputs())

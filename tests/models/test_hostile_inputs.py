@@ -10,7 +10,7 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import load_checkpoint  # noqa: E402
 
 from dynmm_plugins.datasets.transforms import LoadCheckedAnnotations  # noqa: E402
-from tiny_dynmm import build_tiny  # noqa: E402
+from helpers.tiny_dynmm import build_tiny  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +38,9 @@ def test_truncated_label_png_is_named(tmp_path):
                                       num_classes=40, label_map=None))
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture
 def model():
+    """A fresh tiny model per test: some tests load checkpoints into it."""
     torch.manual_seed(0)
     return build_tiny()
 

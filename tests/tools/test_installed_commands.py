@@ -7,7 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO as REPO_DIR  # noqa: E402
+
+REPO = Path(REPO_DIR)
 BIN = Path(sys.executable).parent
 
 

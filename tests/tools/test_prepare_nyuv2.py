@@ -9,8 +9,9 @@ cv2 = pytest.importorskip('cv2')
 h5py = pytest.importorskip('h5py')
 scipy_io = pytest.importorskip('scipy.io')
 
-TOOL = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools',
-                'prepare_nyuv2.py')
+from helpers import REPO  # noqa: E402
+
+TOOL = osp.join(REPO, 'tools', 'prepare_nyuv2.py')
 N, H, W = 5, 12, 16
 
 

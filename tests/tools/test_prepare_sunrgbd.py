@@ -10,7 +10,7 @@ import pytest
 h5py = pytest.importorskip('h5py')
 scipy_io = pytest.importorskip('scipy.io')
 
-from tool_scripts import load_tool  # noqa: E402
+from helpers.tool_scripts import load_tool  # noqa: E402
 
 TOOL = load_tool('prepare_sunrgbd')
 SERVER = '/n/fs/sun3d/data/SUNRGBD/'

@@ -3,6 +3,7 @@
 Timings on 2 shared cores are noise: nothing here asserts on a time, only on what
 was run, the FLOP ratios and that skipping gives the same outputs as computing all.
 """
+import copy
 import json
 import os.path as osp
 
@@ -11,7 +12,7 @@ import torch
 
 pytest.importorskip('mmseg')
 
-from tool_scripts import error_line, load_tool  # noqa: E402
+from helpers.tool_scripts import error_line, load_tool  # noqa: E402
 
 from dynmm_plugins.analysis.latency import (
     compute_all_and_select,
@@ -21,7 +22,7 @@ from dynmm_plugins.analysis.latency import (
 )
 from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from helpers import REPO  # noqa: E402
 DYNAMIC = osp.join(REPO, 'mmseg_configs/dynmm/dynmm_esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
 SIZE = (64, 96)
 
@@ -36,7 +37,7 @@ def _run(argv):
 
 
 @pytest.fixture(scope='module')
-def model():
+def loaded_model():
     from dynmm_plugins.apis.model_loading import load_model
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -44,6 +45,12 @@ def model():
     model, _ = load_model(DYNAMIC)
     yield model
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def model(loaded_model):
+    """A copy per test: the tests change its gate."""
+    return copy.deepcopy(loaded_model)
 
 
 def test_skipping_equals_computing_all_and_selecting_on_a_mixed_batch(model):

@@ -16,7 +16,7 @@ import torch
 pytest.importorskip('mmseg')
 from dynmm_plugins.converters.reference_checkpoint import map_reference_key  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import REPO as ROOT  # noqa: E402
 TOOL = os.path.join(ROOT, 'tools', 'convert_dynmm_checkpoint.py')
 R34 = os.path.join(ROOT, 'mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py')
 with open(os.path.join(ROOT, 'tests/data/skipgate_esanet_r34_nbt1d_state_dict_shapes.json')) as f:

@@ -9,11 +9,11 @@ import torch
 pytest.importorskip('mmseg')
 
 from mmengine.config import Config  # noqa: E402
-from tool_scripts import error_line, load_tool  # noqa: E402
+from helpers.tool_scripts import error_line, load_tool  # noqa: E402
 
 from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from helpers import REPO  # noqa: E402
 STATIC = osp.join(REPO, 'mmseg_configs/esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
 DYNAMIC = osp.join(REPO, 'mmseg_configs/dynmm/dynmm_esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
 R34 = osp.join(REPO, 'mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py')

@@ -13,7 +13,7 @@ import torch
 
 pytest.importorskip('mmseg')
 
-from tool_scripts import error_line, load_tool  # noqa: E402
+from helpers.tool_scripts import error_line, load_tool  # noqa: E402
 
 from dynmm_plugins.evaluation.noise import (
     ModalityNoise,
@@ -24,7 +24,7 @@ from dynmm_plugins.evaluation.noise import (
 )
 from dynmm_plugins.utils.cli import run_tool  # noqa: E402
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from helpers import REPO  # noqa: E402
 STATIC = osp.join(REPO, 'mmseg_configs/esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
 DYNAMIC = osp.join(REPO, 'mmseg_configs/dynmm/dynmm_esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py')
 SIZE = (64, 96)
@@ -59,8 +59,9 @@ def tiny(tmp_path_factory):
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture
 def loaded(tiny):
+    """Model, test loader and evaluator, per test: the tests set the model's gate."""
     from dynmm_plugins.apis.model_loading import load_model
     from dynmm_plugins.evaluation.test_loop import build_evaluator, build_test_dataloader
     model, cfg = load_model(tiny['dynamic_config'], tiny['dynamic'])

@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip('mmseg')
 
-from tool_scripts import REPO, error_line, load_tool  # noqa: E402
+from helpers.tool_scripts import REPO, error_line, load_tool  # noqa: E402
 
 from dynmm_plugins.visualization.demo_report import (
     aggregate_records,

@@ -79,11 +79,13 @@ def test_uncaught_project_error_is_one_line_under_mim(tmp_path):
     import os
     import subprocess
     import sys
+
+    from helpers import REPO
     code = ('import dynmm_plugins\n'
             'from dynmm_plugins.utils.errors import DynMMUserError\n'
             "raise DynMMUserError('checkpoint work/x.pth is an empty file (0 bytes)')\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))] + sys.path))
+        [REPO] + sys.path))
     env.pop('DYNMM_DEBUG', None)
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env)
     assert proc.returncode == 2
