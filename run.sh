@@ -57,7 +57,7 @@ install_mmcv() {
     local house src
     house=$(mmcv_wheelhouse)
     if ! ls "$house"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
-        echo "[run.sh] compiling mmcv 2.1.0 with ops against torch (once per machine, ~30 min on 2 cores) ..."
+        echo "[run.sh] compiling mmcv 2.1.0 with ops against torch (once per machine, ~15-17 min on 2 cores) ..."
         src=$(mktemp -d)
         # Fetching the sdist prepares its metadata (setup.py egg_info): the step that
         # needs pkg_resources, and the one `check-install` replays.
@@ -93,7 +93,7 @@ WANT=$(cat run.sh pyproject.toml | sha256sum | cut -d' ' -f1)
 
 ensure_installed() {
     if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
-        echo "[run.sh] installing into $VENV (first run on a machine compiles mmcv, ~25 min) ..."
+        echo "[run.sh] installing into $VENV (first run on a machine compiles mmcv, ~15-17 min) ..."
         install_base
         prepare_mmcv_build_env
         install_mmcv

@@ -1,13 +1,12 @@
 """Modality-level DynMM: a gate sends each sample to one of several expert networks."""
-import contextlib
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, ContextManager, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dynmm_plugins.core import (GateStatistics, check_branch, check_gate_bias, check_temperature, count_macs,
-                                gate_activation, run_grouped_by_branch)
+                                gate_activation, override_gate, run_grouped_by_branch)
 
 from .passthrough import split_packed
 
@@ -139,9 +138,8 @@ class DynMMMixture(nn.Module):
         bias = self._buffers.get('gate_bias')
         return logits if bias is None else logits + bias.to(device=logits.device, dtype=logits.dtype)
 
-    @contextlib.contextmanager
     def gate_override(self, mode: str, branch: Optional[int] = None, temperature: Optional[float] = None,
-                      skip_unused_experts: bool = True) -> Iterator['DynMMMixture']:
+                      skip_unused_experts: bool = True) -> ContextManager['DynMMMixture']:
         """Run the block under another gate (and routing), then restore the previous one.
 
         Args:
@@ -150,13 +148,7 @@ class DynMMMixture(nn.Module):
             temperature (float, optional): Temperature inside the block.
             skip_unused_experts (bool): As the constructor argument. Default: True.
         """
-        saved = (self.gate_mode, self.fixed_branch, self.temperature, self.skip_unused_experts)
-        self.set_gate(mode, temperature, branch)
-        self.skip_unused_experts = bool(skip_unused_experts)
-        try:
-            yield self
-        finally:
-            self.gate_mode, self.fixed_branch, self.temperature, self.skip_unused_experts = saved
+        return override_gate(self, 'skip_unused_experts', mode, branch, temperature, skip_unused_experts)
 
     def train(self, mode: bool = True) -> 'DynMMMixture':
         """Set training mode; frozen experts stay in eval mode."""

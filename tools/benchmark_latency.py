@@ -25,11 +25,13 @@ from typing import Optional, Sequence
 
 from dynmm_plugins.utils.cli import (
     ArgumentParser,
-    add_cfg_options,
-    check_device,
+    add_budget_arg,
+    add_model_args,
+    add_run_args,
+    add_shape_arg,
+    check_common_args,
     check_output_file,
     run_tool,
-    shape_error,
 )
 
 PROG = 'benchmark_latency.py'
@@ -37,41 +39,24 @@ PROG = 'benchmark_latency.py'
 
 def parse_args(argv: Optional[Sequence[str]] = None):
     parser = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument('config', help='config file of a dynamic (or static) model')
-    parser.add_argument('--shape', nargs=2, type=int, metavar=('H', 'W'),
-                        help="input size (default: the model's cost_input_size)")
+    add_model_args(parser, 'config file of a dynamic (or static) model',
+                   'load these weights (latency does not depend on them)')
+    add_shape_arg(parser)
     parser.add_argument('--batch-size', type=int, default=1, help='batch size (default: 1)')
     parser.add_argument('--mixed-batch-size', type=int, default=None,
                         help='batch of the mixed-branch runs (default: max(batch size, branches))')
     parser.add_argument('--repeats', type=int, default=10, help='timed runs (default: 10)')
     parser.add_argument('--warmup', type=int, default=2, help='untimed runs first (default: 2)')
-    parser.add_argument('--checkpoint', help='load these weights (latency does not depend on them)')
-    parser.add_argument('--budget', metavar='FILE',
-                        help='budget file of tools/calibrate_budget.py for --checkpoint: adds its operating '
-                             'point, the per-branch latencies weighted by its calibrated branch fractions')
+    add_budget_arg(parser, 'adds its operating point, the per-branch latencies weighted by its calibrated '
+                           'branch fractions')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--no-static', action='store_true', help='skip the static ESANet model')
     parser.add_argument('--fuse-conv-bn', action='store_true',
                         help='fold BatchNorm into the convolutions first (inference as deployed)')
     parser.add_argument('--out', help='write the numbers as JSON to this file')
-    parser.add_argument('--device', default=None, help='cpu or cuda (default: cuda if available)')
-    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
-    add_cfg_options(parser)
-    args = parser.parse_args(argv)
-    for name in ('batch_size', 'repeats'):
-        if getattr(args, name) < 1:
-            parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
-    if args.warmup < 0:
-        parser.error(f'--warmup must be >= 0, got {args.warmup}')
-    if args.budget and not args.checkpoint:
-        parser.error('--budget needs --checkpoint (the checkpoint it was calibrated for)')
-    if args.mixed_batch_size is not None and args.mixed_batch_size < 2:
-        parser.error(f'--mixed-batch-size must be >= 2, got {args.mixed_batch_size}')
-    if shape_error(args.shape):
-        parser.error(shape_error(args.shape))
-    if args.threads is not None and args.threads < 1:
-        parser.error(f'--threads must be >= 1, got {args.threads}')
-    return args
+    add_run_args(parser)
+    return check_common_args(parser, parser.parse_args(argv),
+                             at_least=dict(batch_size=1, repeats=1, warmup=0, mixed_batch_size=2, threads=1))
 
 
 def static_variant(cfg, device):
@@ -194,17 +179,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import torch
 
     from dynmm_plugins.analysis.latency import load_average
-    from dynmm_plugins.apis.model_loading import load_model
+    from dynmm_plugins.apis.model_loading import load_tool_model
     from dynmm_plugins.visualization.report import text_table, write_json
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = check_device(args.device)
     check_output_file(args.out, '--out')  # before the work, not after it
-    model, cfg = load_model(args.config, args.checkpoint, args.cfg_options, device)
-    budget = None
-    if args.budget:
-        from dynmm_plugins.evaluation.budget import apply_budget
-        budget = apply_budget(model, args.budget, args.checkpoint)
+    model, cfg, device, budget = load_tool_model(args)
+    if budget is not None:
         budget_fractions(budget, model.num_branches)  # before minutes of timing
     size = tuple(args.shape) if args.shape else tuple(model.cost_input_size)
     mixed_bs = args.mixed_batch_size or max(args.batch_size, model.num_branches)

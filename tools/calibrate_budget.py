@@ -17,20 +17,18 @@ Examples::
 Then: ``mim test mmsegmentation CONFIG --checkpoint CKPT --cfg-options model.gate_bias="[...]"``,
 or ``--budget budget.json`` of tools/robustness_eval.py, get_flops.py and benchmark_latency.py.
 """
-import math
 import os.path as osp
 import sys
 from typing import Optional, Sequence
 
-from dynmm_plugins.utils.cli import ArgumentParser, add_cfg_options, default_device, run_tool
+from dynmm_plugins.utils.cli import ArgumentParser, add_model_args, add_run_args, check_common_args, run_tool
 
 PROG = 'calibrate_budget.py'
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):
     parser = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument('config', help='config file of a dynamic model')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    add_model_args(parser, 'config file of a dynamic model', checkpoint_required=True)
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument('--target-gflops', type=float, metavar='G', help='mean GFLOPs per image to reach')
     target.add_argument('--target-fraction', type=float, metavar='F',
@@ -38,20 +36,13 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--split', choices=('val', 'test'), required=True,
                         help='calibrate on the config\'s val_dataloader or test_dataloader')
     parser.add_argument('--out', required=True, help='budget file to write (JSON)')
-    parser.add_argument('--device', default=None, help='cpu or cuda (default: cuda if available)')
-    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
-    add_cfg_options(parser)
-    args = parser.parse_args(argv)
-    for name in ('target_gflops', 'target_fraction'):
-        value = getattr(args, name)
-        if value is not None and not (math.isfinite(value) and value > 0):
-            parser.error(f'--{name.replace("_", "-")} must be a finite number > 0, got {value}')
-    return args
+    add_run_args(parser)
+    return check_common_args(parser, parser.parse_args(argv), finite_positive=('target_gflops', 'target_fraction'))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from dynmm_plugins.apis.model_loading import load_model
+    from dynmm_plugins.apis.model_loading import load_tool_model
     from dynmm_plugins.evaluation.budget import (
         build_split_dataloader,
         calibrate,
@@ -61,10 +52,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from dynmm_plugins.utils.io import file_sha256
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
-    device = args.device or default_device()
-    model, cfg = load_model(args.config, args.checkpoint, args.cfg_options, device)
-    if not model.has_gate:
-        raise ValueError(f'{args.config} builds static ESANet (no gate): there is nothing to calibrate')
+    model, cfg, _, _ = load_tool_model(args, need_gate='there is nothing to calibrate')
     dataloader = build_split_dataloader(cfg, args.split)
     logits, sample_costs = collect_gate_logits(model, dataloader, progress=not args.no_progress)
     result = calibrate(model, logits, sample_costs, args.target_gflops, args.target_fraction)

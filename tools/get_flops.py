@@ -22,11 +22,13 @@ from typing import Optional, Sequence
 
 from dynmm_plugins.utils.cli import (
     ArgumentParser,
-    add_cfg_options,
-    check_device,
+    add_budget_arg,
+    add_model_args,
+    add_run_args,
+    add_shape_arg,
+    check_common_args,
     check_output_file,
     run_tool,
-    shape_error,
 )
 
 PROG = 'get_flops.py'
@@ -34,26 +36,15 @@ PROG = 'get_flops.py'
 
 def parse_args(argv: Optional[Sequence[str]] = None):
     parser = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument('config', help='config file')
-    parser.add_argument('--shape', nargs=2, type=int, metavar=('H', 'W'),
-                        help="input size (default: the model's cost_input_size)")
-    parser.add_argument('--checkpoint', help='checkpoint: also report the realised GFLOPs and '
-                                             'branch histogram over the test set')
-    parser.add_argument('--budget', metavar='FILE',
-                        help='budget file of tools/calibrate_budget.py for --checkpoint: the test set '
-                             'runs with its gate bias')
+    add_model_args(parser, checkpoint_help='checkpoint: also report the realised GFLOPs and branch histogram '
+                                           'over the test set')
+    add_shape_arg(parser)
+    add_budget_arg(parser, 'the test set runs with its gate bias')
     parser.add_argument('--no-reference', action='store_true',
                         help='skip the comparison with the reference table (saves 3 x 5 passes)')
     parser.add_argument('--out', help='write the numbers as JSON to this file')
-    parser.add_argument('--device', default=None, help='cpu or cuda (default: cuda if available)')
-    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
-    add_cfg_options(parser)
-    args = parser.parse_args(argv)
-    if args.budget and not args.checkpoint:
-        parser.error('--budget needs --checkpoint (the checkpoint it was calibrated for)')
-    if shape_error(args.shape):
-        parser.error(shape_error(args.shape))
-    return args
+    add_run_args(parser)
+    return check_common_args(parser, parser.parse_args(argv))
 
 
 def _fmt(values, digits=3):
@@ -179,7 +170,7 @@ def print_dataset_report(result: dict) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from dynmm_plugins.apis.model_loading import load_model
+    from dynmm_plugins.apis.model_loading import load_tool_model
     from dynmm_plugins.evaluation.test_loop import (
         build_evaluator,
         build_test_dataloader,
@@ -187,13 +178,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         inference_gate_mode,
     )
     from dynmm_plugins.visualization.report import write_json
-    device = check_device(args.device)
     check_output_file(args.out, '--out')  # before the work, not after it
-    model, cfg = load_model(args.config, args.checkpoint, args.cfg_options, device)
-    budget = None
-    if args.budget:
-        from dynmm_plugins.evaluation.budget import apply_budget
-        budget = apply_budget(model, args.budget, args.checkpoint)
+    model, cfg, device, budget = load_tool_model(args)
     size = tuple(args.shape) if args.shape else tuple(model.cost_input_size)
     report = branch_report(model, size)
     comparison = None if args.no_reference else reference_comparison(model, cfg, size, device, report)

@@ -18,14 +18,13 @@ Example::
         --split test --static STATIC_CONFIG STATIC_CKPT --out-dir work_dirs/pareto
 """
 import contextlib
-import math
 import os.path as osp
 import statistics
 import sys
 import time
 from typing import List, Optional, Sequence
 
-from dynmm_plugins.utils.cli import ArgumentParser, add_cfg_options, default_device, run_tool
+from dynmm_plugins.utils.cli import ArgumentParser, add_model_args, add_run_args, check_common_args, run_tool
 
 PROG = 'pareto.py'
 CSV_COLUMNS = ('name', 'kind', 'target_fraction', 'target_gflops', 'calib_realised_gflops', 'mIoU',
@@ -35,8 +34,7 @@ CSV_COLUMNS = ('name', 'kind', 'target_fraction', 'target_gflops', 'calib_realis
 
 def parse_args(argv: Optional[Sequence[str]] = None):
     parser = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument('config', help='config file of a dynamic model')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    add_model_args(parser, 'config file of a dynamic model', checkpoint_required=True)
     parser.add_argument('--fractions', nargs='+', type=float, required=True, metavar='F',
                         help="targets as fractions of the last branch's GFLOPs per image")
     parser.add_argument('--calib-split', choices=('val', 'test'), default='val',
@@ -48,15 +46,9 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--latency-images', type=int, default=10,
                         help='images timed at batch 1 per configuration (default: 10; 0: no latency)')
     parser.add_argument('--out-dir', required=True, help='where pareto.csv/json/png go')
-    parser.add_argument('--device', default=None, help='cpu or cuda (default: cuda if available)')
-    parser.add_argument('--no-progress', action='store_true', help='no progress bars')
-    add_cfg_options(parser)
-    args = parser.parse_args(argv)
-    bad = [f for f in args.fractions if not (math.isfinite(f) and f > 0)]
-    if bad:
-        parser.error(f'--fractions must be finite numbers > 0, got {bad}')
-    if args.latency_images < 0:
-        parser.error(f'--latency-images must be >= 0, got {args.latency_images}')
+    add_run_args(parser, 'no progress bars')
+    args = check_common_args(parser, parser.parse_args(argv), at_least=dict(latency_images=0),
+                             finite_positive=('fractions',))
     if args.calib_split == args.split:
         print(f'{PROG}: note: calibrating and evaluating on the same split ({args.split}): the realised '
               'GFLOPs are then in-sample', file=sys.stderr)
@@ -98,7 +90,7 @@ def latency_ms(points: List[dict], images: list, device, warmup: int = 2) -> Non
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from dynmm_plugins.apis.model_loading import load_model
+    from dynmm_plugins.apis.model_loading import load_model, load_tool_model
     from dynmm_plugins.evaluation.budget import (
         build_split_dataloader,
         calibrate,
@@ -114,11 +106,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         write_csv,
     )
     from dynmm_plugins.visualization.report import text_table, write_json
-    device = args.device or default_device()
     progress = not args.no_progress
-    model, cfg = load_model(args.config, args.checkpoint, args.cfg_options, device)
-    if not model.has_gate:
-        raise ValueError(f'{args.config} builds static ESANet (no gate): it has no compute knob')
+    model, cfg, device, _ = load_tool_model(args, need_gate='it has no compute knob')
     static = None
     if args.static:
         static, _ = load_model(args.static[0], args.static[1], args.cfg_options, device)

@@ -36,12 +36,15 @@ Example::
 import os
 import os.path as osp
 import sys
-from typing import Dict, Iterable, Sequence
+from typing import Dict, Sequence
 
 import cv2
 import numpy as np
 
-from dynmm_plugins.utils.io import atomic_write
+from dynmm_plugins.utils.cli import ArgumentParser, run_tool
+from dynmm_plugins.utils.errors import DynMMUserError as PrepareError  # bad input: one line, exit code 2
+from dynmm_plugins.utils.io import write_file_atomic as _write_atomic
+from dynmm_plugins.utils.progress import progress_bar
 
 MAT_KEYS = ('images', 'depths', 'rawDepths', 'labels')
 SPLITS = ('train', 'test')
@@ -56,10 +59,6 @@ NYU40_TO_13 = np.array(
     [0, 12, 5, 6, 1, 4, 9, 10, 12, 13, 6, 8, 6, 13, 10, 6, 13, 6, 7, 7, 5, 7, 3, 2, 6,
      11, 7, 7, 7, 7, 7, 7, 6, 7, 7, 7, 7, 7, 7, 6, 7],
     dtype=np.uint8)
-
-
-class PrepareError(RuntimeError):
-    """An input file is missing, unreadable or does not have the expected content."""
 
 
 def _load_small_mat(path: str, keys: Sequence[str]) -> Dict[str, np.ndarray]:
@@ -144,21 +143,6 @@ def _write_png(path: str, array: np.ndarray) -> None:
     _write_atomic(path, buf.tobytes())
 
 
-def _write_atomic(path: str, data) -> None:
-    with atomic_write(path, 'wb') as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-
-
-def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):
-    if not enabled:
-        return iterable
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return iterable
-    return tqdm(iterable, total=total, desc=desc, unit='img')
-
-
 def convert(labeled_mat: str, splits_mat: str, class_mapping_mat: str, out: str,
             progress: bool = True) -> Dict[str, Sequence[str]]:
     """Convert the labelled NYUv2 set (see the module docstring).
@@ -211,8 +195,8 @@ def convert(labeled_mat: str, splits_mat: str, class_mapping_mat: str, out: str,
         written = {}
         for split in SPLITS:
             names = []
-            for idx in _progress(splits[split], len(splits[split]),
-                                 f'NYUv2 {split}', progress):
+            for idx in progress_bar(splits[split], progress, total=len(splits[split]), desc=f'NYUv2 {split}',
+                                    unit='img'):
                 i = int(idx) - 1
                 name = f'{int(idx):04d}'
                 rgb = np.asarray(images[i]).transpose(2, 1, 0)  # (H, W, 3)
@@ -246,7 +230,7 @@ def convert(labeled_mat: str, splits_mat: str, class_mapping_mat: str, out: str,
 
 
 def parse_args(argv=None):
-    parser = _errors().ArgumentParser(
+    parser = ArgumentParser(
         prog='prepare_nyuv2.py', description='Convert NYU Depth v2 (labelled .mat) into the DynMM layout.',
         epilog='Never downloads: pass the files you have.')
     parser.add_argument('--labeled-mat', required=True,
@@ -263,12 +247,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _errors():
-    """The project's error convention (dynmm_plugins.utils.errors)."""
-    from dynmm_plugins.utils import errors
-    return errors
-
-
 def check_out(out: str, force: bool) -> None:
     """Refuse an --out that is a file or already holds a data set (unless --force)."""
     if osp.exists(out) and not osp.isdir(out):
@@ -279,19 +257,18 @@ def check_out(out: str, force: bool) -> None:
                            'pass --force to replace it')
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        check_out(args.out, args.force)
-        written = convert(args.labeled_mat, args.splits, args.class_mapping,
-                          args.out, progress=not args.no_progress)
-    except PrepareError as err:  # bad input: the convention's one line and exit code 2
-        print(f'prepare_nyuv2.py: error: {err}', file=sys.stderr)
-        return 2
-    print(f'wrote {len(written["train"])} train and {len(written["test"])} test '
-          f'images to {args.out}')
+    check_out(args.out, args.force)
+    written = convert(args.labeled_mat, args.splits, args.class_mapping, args.out, progress=not args.no_progress)
+    print(f'wrote {len(written["train"])} train and {len(written["test"])} test images to {args.out}')
     return 0
 
 
+def main(argv=None) -> int:
+    """Convert, by the project's error convention: bad input is one line and exit code 2."""
+    return run_tool(_main, argv, prog='prepare_nyuv2.py')
+
+
 if __name__ == '__main__':
-    sys.exit(_errors().run_entry_point(main, prog='prepare_nyuv2.py'))
+    sys.exit(main())

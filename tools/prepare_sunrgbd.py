@@ -35,7 +35,6 @@ Example::
     python tools/prepare_sunrgbd.py --sunrgbd-dir SUNRGBD --toolbox-dir SUNRGBDtoolbox \\
         --out data/sunrgbd
 """
-import argparse
 import json
 import os
 import os.path as osp
@@ -46,14 +45,15 @@ from typing import Dict, List
 import cv2
 import numpy as np
 
+from dynmm_plugins.utils.cli import ArgumentParser, run_tool
+from dynmm_plugins.utils.errors import DynMMUserError as PrepareError  # bad input: one line, exit code 2
+from dynmm_plugins.utils.io import write_file_atomic as _write_atomic
+from dynmm_plugins.utils.progress import progress_bar
+
 NUM_CLASSES = 37
 META_FILE = osp.join('Metadata', 'SUNRGBDMeta.mat')
 SEG_FILE = osp.join('Metadata', 'SUNRGBD2Dseg.mat')
 SPLIT_FILE = osp.join('traintestSUNRGBD', 'allsplit.mat')
-
-
-class PrepareError(RuntimeError):
-    """An input file is missing, unreadable or does not have the expected content."""
 
 
 def scene_dir(path: str) -> str:
@@ -123,17 +123,10 @@ def _decode(data: bytes, path: str, flag: int) -> np.ndarray:
     return image
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'wb') as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def _encode_png(array: np.ndarray, path: str) -> bytes:
     ok, buf = cv2.imencode('.png', array)
     if not ok:
-        raise OSError(f'OpenCV could not encode {path!r} as PNG')
+        raise PrepareError(f'OpenCV could not encode {path!r} as PNG')
     return buf.tobytes()
 
 
@@ -175,14 +168,7 @@ def convert(sunrgbd_dir: str, toolbox_dir: str, out: str, progress: bool = True)
             for sub in ('rgb', 'depth', 'depth_raw', 'labels_37'):
                 os.makedirs(osp.join(out, split, sub), exist_ok=True)
         written, sources = {'train': [], 'test': []}, {}
-        iterator = enumerate(entries)
-        if progress:
-            try:
-                from tqdm import tqdm
-                iterator = tqdm(iterator, total=len(entries), desc='SUN RGB-D', unit='img')
-            except ImportError:
-                pass
-        for i, entry in iterator:
+        for i, entry in progress_bar(enumerate(entries), progress, total=len(entries), desc='SUN RGB-D', unit='img'):
             name = f'{i + 1:05d}'
             scene = osp.join(sunrgbd_dir, entry['scene'])
             rgb_path = osp.join(scene, 'image', entry['rgbname'])
@@ -217,7 +203,7 @@ def convert(sunrgbd_dir: str, toolbox_dir: str, out: str, progress: bool = True)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog='prepare_sunrgbd.py',
         description='Convert SUN RGB-D (official release) into the DynMM RGB-D layout.',
         epilog='Never downloads: pass the folders you have.')
@@ -230,17 +216,16 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        written = convert(args.sunrgbd_dir, args.toolbox_dir, args.out,
-                          progress=not args.no_progress)
-    except (PrepareError, OSError) as err:
-        print(f'prepare_sunrgbd.py: error: {err}', file=sys.stderr)
-        return 2
-    print(f'wrote {len(written["train"])} train and {len(written["test"])} test images '
-          f'to {args.out}')
+    written = convert(args.sunrgbd_dir, args.toolbox_dir, args.out, progress=not args.no_progress)
+    print(f'wrote {len(written["train"])} train and {len(written["test"])} test images to {args.out}')
     return 0
+
+
+def main(argv=None) -> int:
+    """Convert, by the project's error convention: bad input is one line and exit code 2."""
+    return run_tool(_main, argv, prog='prepare_sunrgbd.py')
 
 
 if __name__ == '__main__':

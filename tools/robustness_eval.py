@@ -30,8 +30,11 @@ from dynmm_plugins.evaluation.noise import NOISE_MODES, check_noise_level, check
 from dynmm_plugins.utils.cli import (
     ArgumentParser,
     DynMMUserError,
-    add_cfg_options,
+    add_budget_arg,
+    add_model_args,
+    add_run_args,
     argparse_type,
+    check_common_args,
     check_device,
     check_output_dir,
     check_output_file,
@@ -43,8 +46,7 @@ PROG = 'robustness_eval.py'
 
 def parse_args(argv: Optional[Sequence[str]] = None):
     parser = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    add_model_args(parser, checkpoint_required=True)
     parser.add_argument('--mode', nargs='+', type=argparse_type(check_noise_mode, 'mode'), default=[-1],
                         help='noise mode(s): ' + ', '.join(f'{k} {v}' for k, v in NOISE_MODES.items())
                         + ' (default: -1)')
@@ -55,9 +57,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     gate.add_argument('--hard', action='store_true', help='hard gates (dynamic models only)')
     gate.add_argument('--baseline', action='store_true',
                       help='force branch 4, i.e. static ESANet, on a dynamic model')
-    parser.add_argument('--budget', metavar='FILE',
-                        help='budget file of tools/calibrate_budget.py for CHECKPOINT: the gate runs '
-                             'with its bias (the compute knob)')
+    add_budget_arg(parser, 'the gate runs with its bias (the compute knob)')
     parser.add_argument('--name', help='label of the model in tables and plots')
     parser.add_argument('--compare', nargs=2, action='append', default=[],
                         metavar=('CONFIG', 'CHECKPOINT'),
@@ -72,12 +72,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--fuse-conv-bn', action='store_true',
                         help='fold BatchNorm into the convolutions of every model (faster, '
                              'same predictions up to float rounding)')
-    parser.add_argument('--device', default=None, help='cpu or cuda (default: cuda if available)')
-    parser.add_argument('--no-progress', action='store_true', help='no progress bars')
-    add_cfg_options(parser)
-    args = parser.parse_args(argv)
-    if args.num_runs < 1:
-        parser.error(f'--num-runs must be >= 1, got {args.num_runs}')
+    add_run_args(parser, 'no progress bars')
+    args = check_common_args(parser, parser.parse_args(argv), at_least=dict(num_runs=1))
     noisy = [level for level in args.noise if level > 0]
     if set(args.mode) == {-1} and noisy:
         parser.error(f'--noise {noisy[0]:g} has no effect with --mode -1 (clean inputs); '

@@ -18,6 +18,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 from torch import Tensor
 
+from dynmm_plugins.utils.progress import progress_bar
+
 
 def synchronize(device) -> None:
     """Wait for queued GPU work (no-op on the CPU)."""
@@ -36,10 +38,7 @@ def time_interleaved(fns: Dict[str, Callable[[], object]], repeats: int = 10, wa
     if repeats < 1 or warmup < 0:
         raise ValueError(f'need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}')
     times: Dict[str, List[float]] = {name: [] for name in fns}
-    rounds = range(warmup + repeats)
-    if progress:
-        from tqdm import tqdm
-        rounds = tqdm(rounds, desc='timing rounds', unit='round', dynamic_ncols=True)
+    rounds = progress_bar(range(warmup + repeats), progress, desc='timing rounds', unit='round')
     with torch.inference_mode():
         for r in rounds:
             for name, fn in fns.items():

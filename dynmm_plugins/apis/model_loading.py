@@ -1,6 +1,6 @@
 """Build a model from a config (and load a checkpoint into it, checked to fit)."""
 import os.path as osp
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -101,3 +101,23 @@ def load_model(config: str, checkpoint: Optional[str] = None, cfg_options: Optio
     """(model, cfg) from a config file and an optional checkpoint."""
     cfg = load_config(config, cfg_options)
     return build_model(cfg, checkpoint, device, f'config {config}'), cfg
+
+
+def load_tool_model(args, need_gate: Optional[str] = None) -> Tuple[torch.nn.Module, object, str, Optional[dict]]:
+    """``(model, cfg, device, budget)`` as a tool's flags ask for them.
+
+    Reads ``args.config``, ``args.checkpoint``, ``args.cfg_options``, ``args.device`` and,
+    when the tool has it, ``args.budget`` (its gate bias is set on the model; ``budget``
+    is None without it). ``need_gate``: why the tool needs a dynamic model; a static
+    config is then an error saying so.
+    """
+    from dynmm_plugins.utils.cli import check_device
+    device = check_device(args.device)
+    model, cfg = load_model(args.config, args.checkpoint, args.cfg_options, device)
+    if need_gate is not None and not model.has_gate:
+        raise ValueError(f'{args.config} builds static ESANet (no gate): {need_gate}')
+    budget = None
+    if getattr(args, 'budget', None):
+        from dynmm_plugins.evaluation.budget import apply_budget
+        budget = apply_budget(model, args.budget, args.checkpoint)
+    return model, cfg, device, budget

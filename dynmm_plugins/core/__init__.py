@@ -2,6 +2,7 @@
 from .budget import (Calibration, biased_branches, calibrate_tau, check_costs, check_gate_bias,
                      check_target, cost_bias, realised_cost, target_from_fraction)
 from .flops import count_macs
+from .gate_override import override_gate
 from .gates import (check_branch, check_temperature, fixed_one_hot, gate_activation,
                     random_one_hot, straight_through_one_hot)
 from .resource import as_cost_tensor, expected_cost_per_sample, resource_loss
@@ -13,7 +14,7 @@ from .stats import GateStatistics
 __all__ = [
     'Calibration', 'biased_branches', 'calibrate_tau', 'check_costs', 'check_gate_bias', 'check_target',
     'cost_bias', 'realised_cost', 'target_from_fraction',
-    'count_macs', 'check_branch', 'check_temperature', 'fixed_one_hot', 'gate_activation',
+    'count_macs', 'override_gate', 'check_branch', 'check_temperature', 'fixed_one_hot', 'gate_activation',
     'random_one_hot', 'straight_through_one_hot', 'as_cost_tensor',
     'expected_cost_per_sample', 'resource_loss', 'run_grouped_by_branch', 'GATE_PHASES', 'HARD',
     'RANDOM', 'SOFT', 'GateSchedule', 'constant_temperature', 'exponential_temperature',

@@ -9,14 +9,12 @@ It belongs to one checkpoint (its SHA-256): ``--budget FILE`` of the tools
 refuses it for another one, since the same bias moves another gate elsewhere.
 """
 import json
-import os
-import os.path as osp
 from typing import Dict, Optional, Tuple
 
 import torch
 
 from dynmm_plugins.core import calibrate_tau, check_gate_bias, target_from_fraction
-from dynmm_plugins.utils.io import file_sha256
+from dynmm_plugins.utils.io import atomic_write, file_sha256, read_json
 
 #: Keys every budget file has.
 BUDGET_KEYS = ('gate_bias', 'tau', 'target_gflops', 'realised_gflops', 'split', 'checkpoint_sha256')
@@ -37,13 +35,7 @@ def read_budget(path: str, checkpoint: Optional[str] = None, num_branches: Optio
         checkpoint_sha256 (str, optional): Instead of ``checkpoint``, its SHA-256 (as an
             ONNX export's manifest records it).
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'budget file not found: {path}')
-    try:
-        with open(path) as f:
-            budget = json.load(f)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f'budget file {path} is not valid JSON: {exc}') from None
+    budget = read_json(path, 'budget file')
     if not isinstance(budget, dict):
         raise ValueError(f'budget file {path} must hold a JSON object, got {type(budget).__name__}')
     missing = [k for k in BUDGET_KEYS if k not in budget]
@@ -77,13 +69,9 @@ def apply_budget(model, path: str, checkpoint: Optional[str]) -> dict:
 
 def write_budget(budget: dict, path: str) -> str:
     """Write a budget file atomically (a reader never sees half a file); returns the path."""
-    parent = osp.dirname(osp.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w') as f:
+    with atomic_write(path, 'w') as f:
         json.dump(budget, f, indent=2)
         f.write('\n')
-    os.replace(tmp, path)
     return path
 
 
@@ -110,12 +98,12 @@ def collect_gate_logits(model, dataloader, progress: bool = False) -> Tuple[torc
     ``costs[i, k]`` is branch k's measured GFLOPs at image i's (padded) input size,
     what a hard gate charges image i for taking branch k.
     """
-    from dynmm_plugins.evaluation.test_loop import _progress
+    from dynmm_plugins.utils.progress import progress_bar
     if not model.has_gate:
         raise ValueError('calibration needs a dynamic model; this config is static ESANet (no gate)')
     model.eval()
     logits, costs = [], []
-    for data in _progress(dataloader, progress, desc='gate logits', leave=False, unit='batch'):
+    for data in progress_bar(dataloader, progress, desc='gate logits', leave=False, unit='batch'):
         inputs = model.data_preprocessor(data, False)['inputs']
         _, _, batch_logits = model.backbone(inputs)
         logits.append(batch_logits.double().cpu())

@@ -6,7 +6,8 @@ import torch
 
 from dynmm_plugins.evaluation.noise import NOISE_MODES, ModalityNoise, check_noise_level, check_noise_mode
 from dynmm_plugins.evaluation.routing_recorder import RoutingRecorder
-from dynmm_plugins.evaluation.test_loop import _progress, evaluate, inference_gate_mode
+from dynmm_plugins.evaluation.test_loop import evaluate, inference_gate_mode
+from dynmm_plugins.utils.progress import progress_bar
 
 
 def robustness_eval(model, dataloader, evaluator, mode: int = -1, level: float = 0.0,
@@ -31,7 +32,7 @@ def robustness_eval(model, dataloader, evaluator, mode: int = -1, level: float =
     recorder = RoutingRecorder(model.num_branches)
     mious, kind_mious, noised = [], {}, dict(rgb=0, depth=0, none=0)
     name = f'{label} mode {mode} noise {level:g}'.strip()
-    for seed in _progress(range(runs), progress and runs > 1, desc=name, unit='run'):
+    for seed in progress_bar(range(runs), progress and runs > 1, desc=name, unit='run'):
         torch.manual_seed(seed)  # for a 'random' gate; noise has its own generator
         noise = None if clean else ModalityNoise(mode, level, seed)
         result = evaluate(model, dataloader, evaluator, noise, recorder, progress,

@@ -8,6 +8,7 @@ import torch
 
 from dynmm_plugins.evaluation.noise import ModalityNoise, valid_pixel_mask
 from dynmm_plugins.evaluation.routing_recorder import RoutingRecorder
+from dynmm_plugins.utils.progress import progress_bar
 
 #: Gate modes in which every sample runs only its own branch at inference.
 GROUPED_MODES = ('hard', 'fixed', 'baseline')
@@ -72,13 +73,6 @@ def quiet_mmengine_logger(level: int = logging.WARNING):
         logger.setLevel(old)
 
 
-def _progress(iterable, enabled: bool, **kwargs):
-    if not enabled:
-        return iterable
-    from tqdm import tqdm
-    return tqdm(iterable, dynamic_ncols=True, **kwargs)
-
-
 def unrounded_miou(evaluator) -> Optional[float]:
     """mIoU in % of the results an mmseg ``IoUMetric`` of ``evaluator`` holds, before its rounding.
 
@@ -123,7 +117,7 @@ def evaluate(model, dataloader, evaluator, noise: Optional[ModalityNoise] = None
     grouped = inference_gate_mode(model) in GROUPED_MODES
     by_kind = {}
     with torch.no_grad():
-        for data in _progress(dataloader, progress, desc=desc, leave=False, unit='batch'):
+        for data in progress_bar(dataloader, progress, desc=desc, leave=False, unit='batch'):
             data = model.data_preprocessor(data, False)
             inputs, samples = data['inputs'], data['data_samples']
             if noise is not None:

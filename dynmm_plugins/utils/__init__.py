@@ -1,1 +1,1 @@
-"""Utilities shared by the tools: checkpoint conversion, noise, reports."""
+"""Generic helpers: the error convention, command-line helpers, atomic writes and JSON reading, progress bars, state-dict comparison."""

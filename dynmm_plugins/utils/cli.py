@@ -1,6 +1,7 @@
 """Small helpers shared by the command-line tools: the error convention, option parsing,
 devices and output paths checked before the work starts."""
 import argparse
+import math
 import os
 import os.path as osp
 import tempfile
@@ -17,6 +18,63 @@ def add_cfg_options(parser: argparse.ArgumentParser) -> None:
         '--cfg-options', nargs='+', action=DictAction, metavar='K=V',
         help='override config settings, e.g. test_dataloader.dataset.data_root=DIR '
              'test_dataloader.num_workers=0')
+
+
+def add_model_args(parser: argparse.ArgumentParser, config_help: str = 'config file',
+                   checkpoint_help: Optional[str] = None, checkpoint_required: bool = False) -> None:
+    """``config`` and the checkpoint: a second positional when required, else ``--checkpoint``."""
+    parser.add_argument('config', help=config_help)
+    if checkpoint_required:
+        parser.add_argument('checkpoint', help=checkpoint_help or 'checkpoint file')
+    else:
+        parser.add_argument('--checkpoint', help=checkpoint_help or 'checkpoint file')
+
+
+def add_budget_arg(parser: argparse.ArgumentParser, effect: str) -> None:
+    """``--budget FILE`` (a budget file of tools/calibrate_budget.py); ``effect`` says what it does here."""
+    parser.add_argument('--budget', metavar='FILE',
+                        help=f'budget file of tools/calibrate_budget.py for the checkpoint: {effect}')
+
+
+def add_shape_arg(parser: argparse.ArgumentParser) -> None:
+    """``--shape H W``, checked by :func:`check_common_args`."""
+    parser.add_argument('--shape', nargs=2, type=int, metavar=('H', 'W'),
+                        help="input size (default: the model's cost_input_size)")
+
+
+def add_run_args(parser: argparse.ArgumentParser, progress: str = 'no progress bar') -> None:
+    """``--device``, ``--no-progress`` and ``--cfg-options``: how and where the model runs."""
+    parser.add_argument('--device', default=None, help='cpu or cuda (default: cuda if available)')
+    parser.add_argument('--no-progress', action='store_true', help=progress)
+    add_cfg_options(parser)
+
+
+def check_common_args(parser: argparse.ArgumentParser, args: argparse.Namespace, at_least: Optional[dict] = None,
+                      finite_positive: Sequence[str] = ()) -> argparse.Namespace:
+    """Reject, as ``parser.error``, the values the shared flags cannot take.
+
+    ``--shape`` (when the tool has it) must fit the encoder stride; ``--budget`` needs a
+    checkpoint; each ``at_least`` flag name (``dest``) must be >= its minimum when given;
+    each value of the ``finite_positive`` flags (a number or a list) must be finite and > 0.
+    """
+    if getattr(args, 'budget', None) and not getattr(args, 'checkpoint', None):
+        parser.error('--budget needs --checkpoint (the checkpoint it was calibrated for)')
+    if shape_error(getattr(args, 'shape', None)):
+        parser.error(shape_error(args.shape))
+    for name, minimum in (at_least or {}).items():
+        value = getattr(args, name)
+        if value is not None and value < minimum:
+            parser.error(f'--{name.replace("_", "-")} must be >= {minimum}, got {value}')
+    for name in finite_positive:
+        value = getattr(args, name)
+        values = value if isinstance(value, list) else [value]
+        bad = [v for v in values if v is not None and not (math.isfinite(v) and v > 0)]
+        if bad:
+            got = bad if isinstance(value, list) else bad[0]
+            plural = 's' if isinstance(value, list) else ''
+            parser.error(f'--{name.replace("_", "-")} must be {"" if plural else "a "}finite number{plural} > 0, '
+                         f'got {got}')
+    return args
 
 
 def default_device() -> str:

@@ -1,10 +1,11 @@
 """Atomic file writes: a reader sees the old file or the complete new one, never half of it."""
 import contextlib
 import hashlib
+import json
 import os
 import os.path as osp
 import tempfile
-from typing import IO, Iterator, Optional
+from typing import IO, Iterator, Optional, Union
 
 
 def _default_permissions() -> int:
@@ -52,3 +53,23 @@ def file_sha256(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b''):
             digest.update(block)
     return digest.hexdigest()
+
+
+def write_file_atomic(path: str, data: Union[str, bytes]) -> None:
+    """Write ``data`` (text is UTF-8 encoded) to ``path`` through :func:`atomic_write`."""
+    with atomic_write(path, 'wb') as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+
+
+def read_json(path: str, what: str, how_to_make: Optional[str] = None):
+    """The content of the JSON file ``path``, or one clear error naming ``what`` ('budget file') and it.
+
+    ``how_to_make``: said after a missing file's message (e.g. the command that writes it).
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} {path} not found' + (f': {how_to_make}' if how_to_make else ''))
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as exc:  # a UnicodeDecodeError is a ValueError
+        raise ValueError(f'{what} {path} is not valid JSON: {exc}') from None

@@ -6,9 +6,11 @@ Rows are dicts with ``name``, ``kind`` ('calibrated', 'fixed', 'trained' or
 (F1 / accuracy, MFLOPs per sample) write them.
 """
 import csv
-import os
-import os.path as osp
 from typing import List, Optional, Sequence
+
+from dynmm_plugins.utils.io import atomic_write
+
+from .report import save_figure
 
 
 def dominance(rows: List[dict], metric: str, cost: str) -> List[dict]:
@@ -46,8 +48,7 @@ def target_summary(rows: List[dict], cost: str) -> dict:
 
 def write_csv(rows: List[dict], path: str, columns: Sequence[str]) -> str:
     """One line per point; lists become space-separated numbers."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w', newline='') as f:
+    with atomic_write(path, 'w') as f:
         writer = csv.DictWriter(f, fieldnames=list(columns), extrasaction='ignore')
         writer.writeheader()
         for r in rows:
@@ -87,8 +88,4 @@ def plot_pareto(rows: List[dict], path: str, metric: str, cost: str, cost_label:
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8, loc='lower right')
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

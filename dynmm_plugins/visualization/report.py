@@ -1,9 +1,10 @@
 """Write evaluation results: CSV, JSON, text/markdown tables and the mIoU-vs-noise plot."""
 import csv
 import json
-import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
+
+from dynmm_plugins.utils.io import atomic_write
 
 #: CSV columns of a robustness row, in order (branch fractions and scene kinds follow).
 ROBUSTNESS_COLUMNS = ('model', 'gate', 'mode', 'mode_name', 'noise', 'num_runs', 'runs_evaluated',
@@ -11,18 +12,30 @@ ROBUSTNESS_COLUMNS = ('model', 'gate', 'mode', 'mode_name', 'noise', 'num_runs',
                       'mean_branch', 'depth_branch_fraction')
 
 
-def _ensure_parent(path: str) -> None:
-    parent = osp.dirname(osp.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-
-
 def write_json(obj, path: str) -> str:
-    """Write ``obj`` as indented JSON; returns the path."""
-    _ensure_parent(path)
-    with open(path, 'w') as f:
+    """Write ``obj`` as indented JSON (atomically, its folder created); returns the path."""
+    with atomic_write(path, 'w') as f:
         json.dump(obj, f, indent=2)
         f.write('\n')
     return path
+
+
+def save_figure(fig, path: str, dpi: int = 120, rect: Optional[Sequence[float]] = None) -> str:
+    """Lay ``fig`` out, write it to ``path`` atomically (format from the suffix), close it; returns the path."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout(rect=rect)
+    with atomic_write(path, 'wb') as f:
+        fig.savefig(f, format=osp.splitext(path)[1][1:] or 'png', dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+def _label_axes(ax, xlabel: str, ylabel: str, title: str, title_size: Optional[int] = None) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=title_size)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
 
 
 def flatten_robustness_row(row: dict) -> Dict[str, object]:
@@ -53,8 +66,7 @@ def write_robustness_csv(rows: Sequence[dict], path: str) -> str:
     columns: List[str] = []
     for record in flat:
         columns += [k for k in record if k not in columns]
-    _ensure_parent(path)
-    with open(path, 'w', newline='') as f:
+    with atomic_write(path, 'w') as f:  # no newline translation on POSIX: csv's '\r\n' stays
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(flat)
@@ -105,16 +117,8 @@ def plot_miou_vs_noise(rows: Sequence[dict], path: str, title: Optional[str] = N
             ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts],
                         color=colour, marker=marker, linestyle=line, capsize=3,
                         label=f'{model}, {_mode_label(mode)}')
-    ax.set_xlabel('noise level')
-    ax.set_ylabel('mIoU (%)')
-    ax.set_title(title or 'mIoU under modality noise')
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    _ensure_parent(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    _label_axes(ax, 'noise level', 'mIoU (%)', title or 'mIoU under modality noise')
+    return save_figure(fig, path)
 
 
 def _mode_label(mode: int) -> str:
@@ -153,11 +157,7 @@ def plot_branch_histograms(routing: Dict[str, dict], path: str,
         ax.set_title(name, fontsize=10)
         ax.legend(fontsize=7)
     fig.suptitle(title or 'Where the gate sends each image', fontsize=11)
-    fig.tight_layout()
-    _ensure_parent(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -212,11 +212,7 @@ def plot_robustness_panels(rows: Sequence[dict], path: str, names: Optional[Dict
     axes[0][0].set_ylabel('mIoU (%)')
     axes[0][-1].legend(fontsize=8)
     fig.suptitle(title or 'mIoU under modality noise', fontsize=11)
-    fig.tight_layout()
-    _ensure_parent(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_segmentation_examples(examples: Sequence[dict], path: str, class_names: Sequence[str],
@@ -267,11 +263,7 @@ def plot_segmentation_examples(examples: Sequence[dict], path: str, class_names:
                loc='lower center', ncol=min(num_classes, 8), fontsize=7, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    _ensure_parent(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110, rect=(0, 0.05, 1, 1))
 
 
 def plot_accuracy_compute(points: Dict[str, Sequence[tuple]], path: str,
@@ -298,13 +290,5 @@ def plot_accuracy_compute(points: Dict[str, Sequence[tuple]], path: str,
         for g, m, note in pts:
             if note:
                 ax.annotate(str(note), (g, m), textcoords='offset points', xytext=(4, -10), fontsize=7)
-    ax.set_xlabel('realised GFLOPs per image')
-    ax.set_ylabel('mIoU (%)')
-    ax.set_title(title or 'Accuracy versus compute', fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    _ensure_parent(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    _label_axes(ax, 'realised GFLOPs per image', 'mIoU (%)', title or 'Accuracy versus compute', title_size=10)
+    return save_figure(fig, path)

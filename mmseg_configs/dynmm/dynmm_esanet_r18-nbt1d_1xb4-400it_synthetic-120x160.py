@@ -1,7 +1,7 @@
 # DynMM on the small ESANet of the synthetic RGB-D set (CPU, minutes).
 # Half of the synthetic scenes need depth; the gate should learn to send them to
 # the depth-using branches and the others to cheap ones.
-_base_ = ['../esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py']
+_base_ = ['../esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py', '../_base_/models/dynmm_gate.py']
 
 # lambda charges the expected depth-encoder cost as a fraction of the full branch's
 # (normalize=True: costs / largest cost), so its value does not depend on the image
@@ -9,24 +9,15 @@ _base_ = ['../esanet/esanet_r18-nbt1d_1xb4-400it_synthetic-120x160.py']
 # README's demo section): of 0.3 and 1.0, 0.3 keeps the static val mIoU (58.28 vs
 # 58.16) at 0.70x its GFLOPs; 1.0 saves more (0.65x) but loses 1.5 points on val.
 loss_ratio = 0.3
-flop_budget = None
 temp = 1.0
 end_temp = 0.01
 epoch_ini = 2  # two epochs (of 8) of random branches train every path first
 epoch_hard = 6  # hard gates for the last 2 of 8 epochs
-freeze = False
 
-model = dict(
-    # _delete_: the static base has gate=None, which a dict cannot be merged into
-    backbone=dict(gate=dict(_delete_=True, type='DynMMGlobalGate', hidden_channels=8, num_branches=5)),
-    loss_resource=dict(type='DynMMResourceLoss', loss_weight=loss_ratio, budget=flop_budget,
-                       costs=None, normalize=True, reduction='sum'),
-    gate_mode='soft',
-    temperature=temp,
-    inference_gate='hard',
-    freeze_all_but_gate=freeze)
-# DDP: the gate and skipped depth stages can be without gradient in a step.
-model_wrapper_cfg = dict(find_unused_parameters=True)
+# the gate and the resource loss of every DynMM config; only the loss's scaling differs
+model = dict(_base_.dynmm)
+model_wrapper_cfg = _base_.dynmm_model_wrapper_cfg
+model['loss_resource'] = dict(model['loss_resource'], loss_weight=loss_ratio, normalize=True, reduction='sum')
 custom_hooks = [
     dict(type='DynMMGateScheduleHook', temp=temp, end_temp=end_temp, epoch_ini=epoch_ini,
          epoch_hard=epoch_hard, iters_per_epoch={{_base_.iters_per_epoch}},

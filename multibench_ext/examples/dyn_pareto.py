@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from dynmm_plugins.utils.io import atomic_write
 from dynmm_plugins.visualization.pareto import (
     dominance,
     dominance_lines,
@@ -27,7 +28,7 @@ from dynmm_plugins.visualization.pareto import (
 from ..budget import calibrate_mixture, collect_logits
 from ..errors import SetupError
 from ..mixture import DynMMMixture
-from .common import evaluate
+from .evaluation import evaluate
 
 #: Accuracy metric drawn per dataset (higher is better).
 METRIC = {'imdb': 'f1_micro', 'mosei': 'acc'}
@@ -90,8 +91,8 @@ def run_pareto(args: argparse.Namespace, env, model: nn.Module, mixture: DynMMMi
     out = Path(args.pareto_out)
     result = dict(script=script, data=str(args.data), metric=metric, points=rows, summary=summary)
     write_csv(rows, str(out / 'pareto.csv'), CSV_COLUMNS)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / 'pareto.json').write_text(json.dumps(result, indent=1) + '\n')
+    with atomic_write(str(out / 'pareto.json'), 'w') as f:
+        f.write(json.dumps(result, indent=1) + '\n')
     plot_pareto(rows, str(out / 'pareto.png'), 'metric', 'mflops_per_sample', 'realised MFLOPs per sample',
                 f'{script}: calibrated on valid, tested on test', metric)
     print(f'  wrote {out / "pareto.csv"}, {out / "pareto.json"}, {out / "pareto.png"}')

@@ -1,29 +1,29 @@
-"""Train and test a DynMM mixture with MultiBench's unmodified Supervised_Learning (imdb_dyn, affect_dyn)."""
+"""Train and test a DynMM mixture with MultiBench's unmodified Supervised_Learning (the ``*_dyn`` scripts)."""
 import argparse
 from types import SimpleNamespace
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..budget import calibrate_mixture, collect_logits
-from ..checkpoints import load_module
 from dynmm_plugins.utils.errors import error_message
 
+from ..budget import calibrate_mixture, collect_logits
+from ..checkpoints import load_module
 from ..errors import DataFormatError, SetupError
+from ..fusion_expert import FusionExpert
 from ..mixture import DynMMMixture
+from ..modality_expert import ModalityExpert
 from ..objective import DynMMObjective
 from ..passthrough import PackedPassThrough, PassThroughHead
-from .common import (INFER_MODES, evaluate, first_sample, fresh_checkpoint, known_split_report, report,
-                     require_saved, seed_everything)
-
-
-def dyn_checkpoint_name(args: argparse.Namespace, packed: bool = False) -> str:
-    """File name of the trained mixture; it encodes the flags that change training."""
-    scale = getattr(args, 'cost_scale', 'range')
-    return (f'dynmm_freeze{int(args.freeze)}_hard{int(args.hard_gate)}_reg{args.reg:g}'
-            f'{"" if scale == "range" else f"_scale{scale}"}{"_packed" if packed else ""}.pt')
+from .checkpoint_files import dyn_checkpoint_name, fresh_checkpoint, mm_checkpoint_name, require_saved
+from .environment import seed_everything
+from .evaluation import evaluate, known_split_report
+from .flags import INFER_MODES
+from .loaders import first_sample
+from .report import report
+from .tasks import Task
 
 
 def calibrate_budget(args: argparse.Namespace, mixture: DynMMMixture, valid_dl: DataLoader, packed: bool,
@@ -42,25 +42,38 @@ def calibrate_budget(args: argparse.Namespace, mixture: DynMMMixture, valid_dl: 
     return budget
 
 
-def run_dyn(args: argparse.Namespace, env: SimpleNamespace, *, script: str, dataset: str,
-            loaders: Tuple[DataLoader, DataLoader, DataLoader], source: str, packed: bool,
-            build_experts: Callable[[], List[nn.Module]], build_gate: Callable[[], nn.Module],
-            task_loss: Callable[[], nn.Module], task: str, test_task: str) -> int:
+def load_experts(args: argparse.Namespace, env: SimpleNamespace, task: Task, script: str,
+                 packed: bool) -> List[nn.Module]:
+    """The trained experts, cheapest first: the ``*_uni`` text expert, the ``*_mm`` late-fusion network."""
+    prefix = script.split('_')[0]
+    where = f'--data {args.data} --log-dir {args.log_dir}'
+    uni = f'python -m multibench_ext.examples.{prefix}_uni {where}'
+    text = ModalityExpert(load_module(env.log_dir / 'encoder_text.pt', 'text expert encoder', uni, whole_model=False),
+                          load_module(env.log_dir / 'head_text.pt', 'text expert head', uni, whole_model=False),
+                          modality=task.text)
+    packed_flag = ' --packed' if packed else ''
+    late_fusion = load_module(env.log_dir / mm_checkpoint_name(task, task.late_fusion, packed), 'late-fusion expert',
+                              f'python -m multibench_ext.examples.{prefix}_mm --fuse {task.late_fusion}{packed_flag} '
+                              f'{where}', whole_model=True)
+    if bool(getattr(late_fusion, 'has_padding', False)) != packed:
+        raise SetupError(f'the late-fusion expert in {args.log_dir} was trained '
+                         f'{"with" if late_fusion.has_padding else "without"} --packed; '
+                         f'run {script} the same way')
+    return [text, FusionExpert(late_fusion)]
+
+
+def run_dyn(args: argparse.Namespace, env: SimpleNamespace, *, script: str, task: Task,
+            loaders: Tuple[DataLoader, DataLoader, DataLoader], source: str, packed: bool) -> int:
     """Train the gate (unless --eval-only), test with hard routed gates, report metrics and compute.
 
     Args:
         args: Parsed flags (see ``build_parser(..., dyn=True)``).
         env: From ``setup``: ``mb`` (MultiBench), ``device``, ``log_dir``.
         script (str): Script name, for messages and the report.
-        dataset (str): 'imdb' or 'mosei'.
+        task (Task): The data set's table (experts, gate, loss, MultiBench task names).
         loaders: Train, valid and test loaders.
         source (str): Which loader produced them, for the report.
         packed (bool): Packed sequence batches (MultiBench's ``is_packed``).
-        build_experts: Loads the trained experts, cheapest first.
-        build_gate: Builds a fresh gate.
-        task_loss: Builds the task loss (also MultiBench's test criterion).
-        task (str): MultiBench's training task ('multilabel', 'regression').
-        test_task (str): MultiBench's test task ('multilabel', 'posneg-classification').
     """
     train_dl, valid_dl, test_dl = loaders
     checkpoint = env.log_dir / dyn_checkpoint_name(args, packed)
@@ -73,7 +86,7 @@ def run_dyn(args: argparse.Namespace, env: SimpleNamespace, *, script: str, data
     for run in range(args.n_runs):
         seed_everything(args.seed + run)
         if not args.eval_only:
-            mixture = DynMMMixture(build_experts(), build_gate(), gate_mode='hard' if args.hard_gate else 'soft',
+            mixture = DynMMMixture(load_experts(args, env, task, script, packed), task.gate(), gate_mode='hard' if args.hard_gate else 'soft',
                                    temperature=args.temp, freeze_experts=args.freeze).to(env.device)
             # Costs are measured on one real sample, not typed in; this is also the experts'
             # first run on the data, where an expert of another kind fails
@@ -84,11 +97,11 @@ def run_dyn(args: argparse.Namespace, env: SimpleNamespace, *, script: str, data
                     f'the experts in {args.log_dir} do not run on a sample of {args.data} '
                     f'({error_message(exc)}): one of them was trained for another data set, --fuse '
                     f'or --packed setting; retrain it for this run') from exc
-            objective = DynMMObjective(task_loss(), mixture.expert_macs, reg=args.reg, cost_scale=args.cost_scale)
+            objective = DynMMObjective(task.loss(), mixture.expert_macs, reg=args.reg, cost_scale=args.cost_scale)
             num_modalities = len(first_sample(test_dl, packed, env.device))
             encoders = [PackedPassThrough() if packed else nn.Identity() for _ in range(num_modalities)]
             env.mb.supervised.train(encoders, mixture, PassThroughHead(), train_dl, valid_dl, args.n_epochs,
-                                    early_stop=True, task=task, optimtype=torch.optim.AdamW, lr=args.lr,
+                                    early_stop=True, task=task.train_task, optimtype=torch.optim.AdamW, lr=args.lr,
                                     weight_decay=args.wd, objective=objective, objective_args_dict={},
                                     is_packed=packed, save=str(fresh_checkpoint(checkpoint)))
             require_saved(checkpoint)
@@ -101,18 +114,18 @@ def run_dyn(args: argparse.Namespace, env: SimpleNamespace, *, script: str, data
             mixture.measure_costs(first_sample(test_dl, packed, env.device))
         if getattr(args, 'pareto', None):
             from .dyn_pareto import run_pareto
-            result = run_pareto(args, env, model, mixture, valid_dl, test_dl, dataset, packed, script)
+            result = run_pareto(args, env, model, mixture, valid_dl, test_dl, task.name, packed, script)
             return report(args, script, [{'max_abs_target_error_pct': result['summary']['max_abs_target_error_pct']}],
                           checkpoint=str(checkpoint), pareto=result)
         budget = calibrate_budget(args, mixture, valid_dl, packed, env.device)
         if INFER_MODES[args.infer_mode] is not None:
             mixture.set_gate('fixed', branch=INFER_MODES[args.infer_mode])
         print(f'Testing {checkpoint} (infer mode {args.infer_mode}):')
-        env.mb.supervised.test(model, test_dl, dataset=dataset, method_name='dynmm', is_packed=packed,
-                               criterion=task_loss(), task=test_task, no_robust=True)
+        env.mb.supervised.test(model, test_dl, dataset=task.name, method_name='dynmm', is_packed=packed,
+                               criterion=task.loss(), task=task.test_task, no_robust=True)
         mixture.reset_stats()
         branches = []
-        metrics = evaluate(dataset, model, test_dl, packed, env.device,
+        metrics = evaluate(task.name, model, test_dl, packed, env.device,
                            on_batch=lambda: branches.extend(mixture.last_branches.tolist()))
         gate = mixture.gate_summary()
         metrics.update(mflops_per_sample=gate['mflops_per_sample'], branch_ratio=gate['branch_ratio'],

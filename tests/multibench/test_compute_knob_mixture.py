@@ -104,7 +104,7 @@ def test_hostile_bias_is_a_clear_error(experts, gate, bias, message):
 
 # ----------------------------------------------------------------------------- the dyn scripts' flags
 def _parse(*argv):
-    from multibench_ext.examples.common import build_parser
+    from multibench_ext.examples.flags import build_parser
     return build_parser('imdb_dyn', 'test', 'imdb', epochs=1, lr=1e-4, wd=0.0, dyn=True).parse_args(list(argv))
 
 
@@ -118,7 +118,7 @@ def _parse(*argv):
 ])
 def test_knob_flags_are_checked_before_anything_runs(argv, message):
     from multibench_ext.errors import SetupError
-    from multibench_ext.examples.common import check_budget_args
+    from multibench_ext.examples.flags import check_budget_args
     with pytest.raises(SetupError, match=message):
         check_budget_args(_parse(*argv))
     check_budget_args(_parse('--eval-only', '--target-fraction', '0.5'))  # fine

@@ -86,17 +86,19 @@ def test_torchvision_that_does_not_match_torch_is_one_line(monkeypatch):
 
 
 def test_json_out_that_cannot_be_written_stops_before_training(tmp_path, capsys):
-    from multibench_ext.examples import common, imdb_uni
+    from multibench_ext.examples import imdb_uni
+    from multibench_ext.examples.runner import run_main
     blocked = tmp_path / 'a_file'
     blocked.write_text('x')
-    rc = common.run_main(imdb_uni.main, ['--json-out', str(blocked / 'out.json'), '--data', 'x.hdf5'])
+    rc = run_main(imdb_uni.main, ['--json-out', str(blocked / 'out.json'), '--data', 'x.hdf5'])
     err = capsys.readouterr().err
     assert rc == 2 and '--json-out' in err and str(blocked) in err
     assert len(err.strip().splitlines()) == 1 and ': error: --json-out' in err
 
 
 def test_debug_flag_shows_the_traceback(capsys):
-    from multibench_ext.examples import common, imdb_uni
-    rc = common.run_main(imdb_uni.main, ['--limit', '0', '--debug'])
+    from multibench_ext.examples import imdb_uni
+    from multibench_ext.examples.runner import run_main
+    rc = run_main(imdb_uni.main, ['--limit', '0', '--debug'])
     err = capsys.readouterr().err
     assert rc == 2 and 'Traceback' in err and '--limit must be >= 1' in err

@@ -261,7 +261,7 @@ def test_scripts_use_multibench_loader_when_it_imports(multibench_loaders, tmp_p
     from argparse import Namespace
 
     from multibench_ext.affect_data import get_affect_dataloaders
-    from multibench_ext.examples.common import affect_loaders
+    from multibench_ext.examples.loaders import affect_loaders
     path = tmp_path / 'mosei_senti_data.pkl'
     write_mosei(path, sizes=(8, 4, 6), seed=3)
     args = Namespace(data=str(path), batch_size=3, num_workers=0, limit=5)

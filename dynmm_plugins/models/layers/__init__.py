@@ -1,8 +1,8 @@
 """Building blocks shared by the DynMM ESANet modules."""
-from .fusion import AddFusion, SEAddFusion, SqueezeExcitation, build_fusion
+from .fusion import AddFusion, SEAddFusion, SqueezeExcitation, build_fusion, fuse_with_probability
 from .learned_upsample import LearnedUpsample
 from .resnet_blocks import BasicBlock, Bottleneck, NonBottleneck1D
 from .resnet_encoder import ResNetEncoder
 
-__all__ = ['AddFusion', 'SEAddFusion', 'SqueezeExcitation', 'build_fusion', 'LearnedUpsample',
+__all__ = ['AddFusion', 'SEAddFusion', 'SqueezeExcitation', 'build_fusion', 'fuse_with_probability', 'LearnedUpsample',
            'BasicBlock', 'Bottleneck', 'NonBottleneck1D', 'ResNetEncoder']

@@ -68,3 +68,13 @@ def build_fusion(kind, channels, act_cfg=dict(type='ReLU')):
     if kind not in FUSIONS:
         raise ValueError(f'fusion must be one of {sorted(FUSIONS)}, got {kind!r}')
     return FUSIONS[kind](channels, act_cfg=act_cfg)
+
+
+def fuse_with_probability(fusion: nn.Module, rgb, depth, fuse_prob=None):
+    """``fusion(rgb, depth)``; with ``fuse_prob`` (N,) each sample's mix of it with RGB alone,
+    ``p * fused + (1 - p) * rgb`` (a soft gate's expected stage output)."""
+    fused = fusion(rgb, depth)
+    if fuse_prob is None:
+        return fused
+    p = fuse_prob.view(-1, 1, 1, 1).to(fused.dtype)
+    return p * fused + (1 - p) * rgb

@@ -1,5 +1,4 @@
 """ESANet's class-weighted cross-entropy, normalised by the weighted count of valid pixels."""
-import json
 import os.path as osp
 from typing import Optional, Sequence, Union
 
@@ -8,19 +7,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
+from dynmm_plugins.utils.io import read_json
+
 HOW_TO_MAKE = ('python tools/compute_class_weights.py --data-root DATA --split train '
                '--mode median_frequency --out FILE')
 
 
 def read_class_weight(path: str) -> list:
     """The ``class_weight`` list of a JSON file written by tools/compute_class_weights.py."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'class weight file {path} not found: write it with {HOW_TO_MAKE}')
-    try:
-        with open(path) as f:
-            content = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f'class weight file {path} is not JSON ({exc})') from None
+    content = read_json(path, 'class weight file', f'write it with {HOW_TO_MAKE}')
     weights = content.get('class_weight') if isinstance(content, dict) else None
     if not isinstance(weights, list) or not weights or \
             not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights):

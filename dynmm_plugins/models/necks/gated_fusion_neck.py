@@ -4,7 +4,7 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
-from ..layers import build_fusion
+from ..layers import build_fusion, fuse_with_probability
 
 
 @MODELS.register_module()
@@ -46,11 +46,7 @@ class DynMMGatedFusionNeck(BaseModule):
 
     def fuse_stage(self, index, rgb, depth, fuse_prob=None):
         """Fused features of stage ``index``; ``fuse_prob`` (N,) mixes with RGB-only."""
-        fused = self.fusions[index](rgb, depth)
-        if fuse_prob is None:
-            return fused
-        p = fuse_prob.view(-1, 1, 1, 1).to(fused.dtype)
-        return p * fused + (1 - p) * rgb
+        return fuse_with_probability(self.fusions[index], rgb, depth, fuse_prob)
 
     def forward(self, stage_feats):
         """Decoder inputs [stage 3, skip at /16, skip at /8, skip at /4] from 4 fused stages."""

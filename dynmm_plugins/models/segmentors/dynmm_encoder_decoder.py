@@ -1,8 +1,7 @@
 """DynMM segmentor: runs encoder stages and gated fusions in turn, adds the resource loss."""
-import contextlib
 import logging
 from collections import OrderedDict
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import ContextManager, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.dist import all_reduce, get_world_size
@@ -17,6 +16,7 @@ from dynmm_plugins.core import (
     count_macs,
     fixed_one_hot,
     gate_activation,
+    override_gate,
     random_one_hot,
     run_grouped_by_branch,
 )
@@ -191,10 +191,9 @@ class DynMMEncoderDecoder(EncoderDecoder):
                              '(backbone.gate=None)')
         self.gate_bias.copy_(values.to(self.gate_bias.dtype))
 
-    @contextlib.contextmanager
     def gate_override(self, mode: str, branch: Union[int, Sequence[int], None] = None,
                       temperature: Optional[float] = None,
-                      skip_unused_depth: bool = True) -> Iterator['DynMMEncoderDecoder']:
+                      skip_unused_depth: bool = True) -> ContextManager['DynMMEncoderDecoder']:
         """Run the block under another gate, then restore the previous gate.
 
         Example::
@@ -213,13 +212,7 @@ class DynMMEncoderDecoder(EncoderDecoder):
                 every fusion and select by the one-hot weights (False, the
                 reference implementation's inference). Default: True.
         """
-        saved = (self.gate_mode, self.fixed_branch, self.temperature, self.skip_unused_depth)
-        self.set_gate(mode, temperature, branch)
-        self.skip_unused_depth = bool(skip_unused_depth)
-        try:
-            yield self
-        finally:
-            self.gate_mode, self.fixed_branch, self.temperature, self.skip_unused_depth = saved
+        return override_gate(self, 'skip_unused_depth', mode, branch, temperature, skip_unused_depth)
 
     def freeze_all_but_gate(self) -> None:
         """Stop gradients to everything but the gate (DynMM's ``--freeze``)."""

@@ -1,0 +1,103 @@
+"""dynmm_plugins.deploy.folding and FoldBatchNormHook: BatchNorm folded into convolutions at inference."""
+import logging
+
+import pytest
+import torch
+import torch.nn as nn
+
+pytest.importorskip('mmseg')
+
+from helpers.deploy_setup import randomise_batchnorm  # noqa: E402
+from dynmm_plugins.deploy.folding import find_conv_bn_pairs, fold_batchnorm  # noqa: E402
+from helpers.tiny_dynmm import build_tiny  # noqa: E402
+
+SIZE = (64, 96)
+
+
+@pytest.fixture()
+def tiny():
+    torch.manual_seed(0)
+    model = build_tiny()
+    randomise_batchnorm(model)
+    return model.eval()
+
+
+def _outputs(model, x):
+    with torch.no_grad():
+        outs = []
+        for k in range(model.num_branches):
+            with model.gate_override('fixed', branch=k):
+                outs.append(model._forward(x))
+        outs.append(model.backbone(x)[2])
+    return outs
+
+
+def test_folding_removes_every_batchnorm_and_keeps_every_branchs_outputs(tiny):
+    x = torch.randn(2, 4, *SIZE)
+    before = _outputs(tiny, x)
+    norms = sum(isinstance(m, nn.BatchNorm2d) for m in tiny.modules())
+    assert fold_batchnorm(tiny) == norms
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in tiny.modules())
+    for a, b in zip(before, _outputs(tiny, x)):
+        assert (a - b).abs().max() < 1e-4 * max(1.0, float(a.abs().max()))
+
+
+def test_folding_needs_eval_mode(tiny):
+    tiny.train()
+    with pytest.raises(ValueError, match='eval mode'):
+        fold_batchnorm(tiny)
+
+
+class _Reordered(nn.Module):
+    """BatchNorm registered before its conv, plus a conv whose output no BatchNorm reads."""
+
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(4)
+        self.lonely = nn.Conv2d(4, 4, 1)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        return self.lonely(self.bn(self.conv(x)))
+
+
+def test_pairs_follow_the_data_flow_not_the_registration_order():
+    model = _Reordered().eval()
+    randomise_batchnorm(model)
+    x = torch.randn(2, 3, 8, 8)
+    run = lambda m: m(x)  # noqa: E731
+    assert find_conv_bn_pairs(model, run) == [('conv', 'bn')]
+    expected = model(x).detach()
+    assert fold_batchnorm(model, run) == 1
+    assert isinstance(model.bn, nn.Identity) and model.conv.bias is not None
+    assert torch.allclose(model(x), expected, atol=1e-5)
+
+
+def test_fold_batchnorm_hook_folds_the_model_before_testing(tiny):
+    from dynmm_plugins.engine.hooks import FoldBatchNormHook
+
+    class Runner:
+        model = tiny
+        logger = logging.getLogger('test')
+    x = torch.randn(1, 4, *SIZE)
+    before = _outputs(tiny, x)
+    FoldBatchNormHook().before_test(Runner())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in tiny.modules())
+    assert all(torch.allclose(a, b, atol=1e-3) for a, b in zip(before, _outputs(tiny, x)))
+
+
+def test_benchmark_latency_folds_batchnorm_on_request(tmp_path):
+    import json
+
+    from helpers.deploy_setup import DYNAMIC
+    from dynmm_plugins.utils.cli import run_tool
+    from helpers.tool_scripts import load_tool
+    tool = load_tool('benchmark_latency')
+    out = str(tmp_path / 'latency.json')
+    argv = [DYNAMIC, '--shape', '64', '96', '--repeats', '1', '--warmup', '0', '--no-static',
+            '--fuse-conv-bn', '--device', 'cpu', '--no-progress', '--out', out]
+    assert run_tool(tool.main, argv, prog=tool.PROG) == 0
+    with open(out) as f:
+        result = json.load(f)
+    assert result['fuse_conv_bn'] is True
+    assert result['max_abs_diff_skip_vs_all'] < 1e-3

@@ -1,0 +1,81 @@
+"""`mim train mmsegmentation` on every synthetic dual-stream config: trains, validates, saves."""
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+pytest.importorskip('mmseg')
+
+from helpers import REPO as ROOT  # noqa: E402
+CONFIGS = [
+    'segformer_mit-b0-rgbd_1xb4-400it_synthetic-120x160.py',
+    'dynmm-segformer_mit-b0-rgbd_1xb4-400it_synthetic-120x160.py',
+    'upernet_r50-v1c-rgbd_1xb4-400it_synthetic-120x160.py',
+    'dynmm-upernet_r50-v1c-rgbd_1xb4-400it_synthetic-120x160.py',
+]
+
+
+def _mim():
+    found = shutil.which('mim') or osp.join(osp.dirname(sys.executable), 'mim')
+    if not osp.isfile(found):
+        pytest.skip('mim is not installed')
+    return found
+
+
+@pytest.fixture(scope='module')
+def tiny_rgbd(tmp_path_factory):
+    from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
+    root = tmp_path_factory.mktemp('rgbd')
+    make_synthetic_rgbd(str(root), num_train=4, num_test=2, num_val=2, seed=0, progress=False)
+    return root
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_mim_trains_and_validates_the_synthetic_config(config, tiny_rgbd, tmp_path):
+    work_dir = tmp_path / 'work'
+    options = [f'{loader}.dataset.data_root={tiny_rgbd}' for loader in
+               ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    options += [f'{loader}.{key}' for loader in ('train_dataloader', 'val_dataloader')
+                for key in ('num_workers=0', 'persistent_workers=False')]
+    options += ['train_dataloader.batch_size=2', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+                'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
+                'default_hooks.visualization.draw=False']
+    if config.startswith('dynmm-'):
+        options += ['custom_hooks.0.iters_per_epoch=1']  # the gate schedule's epochs, shortened
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
+    proc = subprocess.run(
+        [_mim(), 'train', 'mmsegmentation', osp.join(ROOT, 'mmseg_configs/dual_stream', config),
+         '--work-dir', str(work_dir), '--cfg-options', *options],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert 'mIoU' in log
+    state = torch.load(work_dir / 'iter_2.pth', map_location='cpu', weights_only=False)['state_dict']
+    assert any(k.startswith('backbone.depth_backbone.') for k in state)
+    assert any(k.startswith('backbone.gate.') for k in state) == config.startswith('dynmm-')
+
+
+@pytest.mark.parametrize('config', sorted(
+    c for c in os.listdir(osp.join(ROOT, 'mmseg_configs/dual_stream')) if 'synthetic' not in c))
+def test_nyuv2_and_sunrgbd_configs_build_their_model_and_dataset_settings(config):
+    """The 480x640 configs: the model builds (no download before init_weights), classes fit."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+    cfg = Config.fromfile(osp.join(ROOT, 'mmseg_configs/dual_stream', config))
+    init_default_scope('mmseg')
+    model = MODELS.build(cfg.model)
+    num_classes = 37 if 'sunrgbd' in config else 40
+    assert model.decode_head.num_classes == num_classes
+    assert model.has_gate == config.startswith('dynmm-')
+    assert model.num_branches == 5 and model.cost_input_size == (480, 640)
+    backbone = cfg.model.backbone
+    assert backbone.depth_backbone.in_channels == 1
+    for stream in (backbone.rgb_backbone, backbone.depth_backbone):
+        assert stream.init_cfg.type == 'Pretrained'  # ImageNet weights, as MMSeg's configs
+    assert cfg.train_dataloader.dataset.type == (
+        'SUNRGBDRGBDDataset' if 'sunrgbd' in config else 'NYUv2RGBDDataset')
