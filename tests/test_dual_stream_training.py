@@ -111,3 +111,21 @@ def test_dynmm_480x640_configs_are_their_static_twin_plus_the_shared_dynmm_block
         shared.temp, shared.end_temp, shared.epoch_ini)
     max_iters = dynamic['train_cfg']['max_iters']
     assert abs(hook['epoch_hard'] * hook['iters_per_epoch'] - max_iters) < hook['iters_per_epoch']
+
+
+@pytest.mark.parametrize('config', [c for c in CONFIGS if c.startswith('dynmm-')])
+def test_synthetic_gate_schedule_follows_a_shortened_run(config):
+    """--cfg-options train_cfg.max_iters=N keeps the gate phases' shares (as the demo's runs need)."""
+    from types import SimpleNamespace
+
+    from mmengine.config import Config
+    from mmseg.registry import HOOKS
+    cfg = Config.fromfile(osp.join(ROOT, 'mmseg_configs/dual_stream', config))
+    hook_cfg, = [h for h in cfg.custom_hooks if h['type'] == 'DynMMGateScheduleHook']
+    assert hook_cfg['planned_max_iters'] == cfg.train_cfg['max_iters']
+    hook = HOOKS.build(dict(hook_cfg))
+    full = SimpleNamespace(max_iters=cfg.train_cfg['max_iters'], train_dataloader=None)
+    half = SimpleNamespace(max_iters=cfg.train_cfg['max_iters'] // 2, train_dataloader=None)
+    assert hook.iters_per_schedule_epoch(half) == hook.iters_per_schedule_epoch(full) / 2
+    # hard gates for the same last quarter of the run
+    assert hook.schedule.epoch_hard * hook.iters_per_schedule_epoch(half) == 0.75 * half.max_iters
