@@ -132,8 +132,11 @@ def run_benchmark(model, size, batch_size, mixed_batch_size, repeats, warmup, de
         r['latency_ratio'] = r['per_image_ms'] / b4
     if budget is not None:
         rows.append(budget_row(rows, budget, costs, full, b4))
+    b0 = rows[0]  # the cheapest branch against the full one: does skipping pay off in time?
+    branch_0 = dict(latency_ratio=b0['latency_ratio'], gflops_ratio=b0['gflops_ratio'],
+                    latency_over_gflops_ratio=b0['latency_ratio'] / b0['gflops_ratio'])
     return dict(rows=rows, mixed_assignment=mixed, max_abs_diff_skip_vs_all=max_diff,
-                costs=costs)
+                costs=costs, branch_0_vs_full=branch_0)
 
 
 def skipping_summary(skip_ms: float, every_ms: float, gflops_ratio: float) -> str:
@@ -216,6 +219,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     skip, every = rows['mixed, skipping'], rows['mixed, compute all + select']
     print(f'mixed batch: {skipping_summary(skip["per_image_ms"], every["per_image_ms"], skip["gflops_ratio"])}; '
           f'outputs agree to {result["max_abs_diff_skip_vs_all"]:.2e}')
+    b0 = result['branch_0_vs_full']
+    print(f'branch 0 / branch {model.num_branches - 1}: latency ratio {b0["latency_ratio"]:.3f} for a '
+          f'GFLOPs ratio of {b0["gflops_ratio"]:.3f} ({b0["latency_over_gflops_ratio"]:.2f}x)')
     if args.out:
         result.update(config=args.config, device=dev, input_size=list(size),
                       batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,

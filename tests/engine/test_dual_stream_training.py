@@ -79,3 +79,53 @@ def test_nyuv2_and_sunrgbd_configs_build_their_model_and_dataset_settings(config
         assert stream.init_cfg.type == 'Pretrained'  # ImageNet weights, as MMSeg's configs
     assert cfg.train_dataloader.dataset.type == (
         'SUNRGBDRGBDDataset' if 'sunrgbd' in config else 'NYUv2RGBDDataset')
+
+
+@pytest.mark.parametrize('static_name', sorted(
+    c for c in os.listdir(osp.join(ROOT, 'mmseg_configs/dual_stream'))
+    if 'synthetic' not in c and not c.startswith('dynmm-')))
+def test_dynmm_480x640_configs_are_their_static_twin_plus_the_shared_dynmm_block(static_name):
+    """Each DynMM leaf = its static twin + _base_/models/dynmm_dual_stream.py + its epochs."""
+    from mmengine.config import Config
+    folder = osp.join(ROOT, 'mmseg_configs/dual_stream')
+    static = Config.fromfile(osp.join(folder, static_name)).to_dict()
+    dynamic = Config.fromfile(osp.join(folder, 'dynmm-' + static_name)).to_dict()
+    shared = Config.fromfile(osp.join(ROOT, 'mmseg_configs/_base_/models/dynmm_dual_stream.py'))
+    # the model: the static one with the shared gate, loss and gate settings, nothing else
+    model, static_model = dict(dynamic['model']), dict(static['model'])
+    for key, value in shared.dynmm_model.items():
+        if key != 'backbone':
+            assert model.pop(key) == value, key
+    gate = dict(shared.dynmm_model['backbone']['gate'])
+    gate.pop('_delete_')
+    assert model['backbone'].pop('gate') == gate and static_model['backbone'].pop('gate') is None
+    assert model == static_model
+    wrapper = dict(static['model_wrapper_cfg'], find_unused_parameters=True)
+    assert dynamic['model_wrapper_cfg'] == wrapper
+    # the rest of the config (data, schedule, runtime) is the static twin's
+    for key in set(static) - {'model', 'model_wrapper_cfg'}:
+        assert dynamic[key] == static[key], key
+    # the gate anneals over the whole schedule and is hard only at its end
+    hook, = [h for h in dynamic['custom_hooks'] if h['type'] == 'DynMMGateScheduleHook']
+    assert (hook['temp'], hook['end_temp'], hook['epoch_ini']) == (
+        shared.temp, shared.end_temp, shared.epoch_ini)
+    max_iters = dynamic['train_cfg']['max_iters']
+    assert abs(hook['epoch_hard'] * hook['iters_per_epoch'] - max_iters) < hook['iters_per_epoch']
+
+
+@pytest.mark.parametrize('config', [c for c in CONFIGS if c.startswith('dynmm-')])
+def test_synthetic_gate_schedule_follows_a_shortened_run(config):
+    """--cfg-options train_cfg.max_iters=N keeps the gate phases' shares (as the demo's runs need)."""
+    from types import SimpleNamespace
+
+    from mmengine.config import Config
+    from mmseg.registry import HOOKS
+    cfg = Config.fromfile(osp.join(ROOT, 'mmseg_configs/dual_stream', config))
+    hook_cfg, = [h for h in cfg.custom_hooks if h['type'] == 'DynMMGateScheduleHook']
+    assert hook_cfg['planned_max_iters'] == cfg.train_cfg['max_iters']
+    hook = HOOKS.build(dict(hook_cfg))
+    full = SimpleNamespace(max_iters=cfg.train_cfg['max_iters'], train_dataloader=None)
+    half = SimpleNamespace(max_iters=cfg.train_cfg['max_iters'] // 2, train_dataloader=None)
+    assert hook.iters_per_schedule_epoch(half) == hook.iters_per_schedule_epoch(full) / 2
+    # hard gates for the same last quarter of the run
+    assert hook.schedule.epoch_hard * hook.iters_per_schedule_epoch(half) == 0.75 * half.max_iters

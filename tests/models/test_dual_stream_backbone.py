@@ -176,16 +176,17 @@ def test_mismatched_depth_stream_is_one_error_at_build_time(depth_cfg, what):
     assert '\n' not in str(info.value) and 'depth_backbone' in str(info.value)
 
 
-def test_depth_stream_imagenet_init_sums_the_rgb_input_convolution(tmp_path):
+@pytest.mark.parametrize('cfg,first', [(RESNET, 'stem.0.weight'), (MIT, 'layers.0.0.projection.weight')],
+                         ids=['ResNetV1c', 'MiT'])
+def test_depth_stream_imagenet_init_sums_the_rgb_input_convolution(cfg, first, tmp_path):
     """A Pretrained init_cfg loads into both streams; depth's first conv is summed over RGB."""
     torch.manual_seed(1)
-    source = MODELS.build(dict(MIT))
-    ckpt = str(tmp_path / 'mit.pth')
+    source = MODELS.build(dict(cfg))
+    ckpt = str(tmp_path / 'imagenet.pth')
     torch.save(dict(state_dict=source.state_dict()), ckpt)
-    pretrained = dict(MIT, init_cfg=dict(type='Pretrained', checkpoint=ckpt))
+    pretrained = dict(cfg, init_cfg=dict(type='Pretrained', checkpoint=ckpt))
     model = build(segmentor_cfg(pretrained, depth=dict(pretrained, in_channels=1)), seed=2)
     rgb, depth = model.backbone.rgb_backbone.state_dict(), model.backbone.depth_backbone.state_dict()
-    first = 'layers.0.0.projection.weight'
     for key, value in source.state_dict().items():
         assert torch.equal(rgb[key], value), key
         if key != first:
@@ -236,3 +237,13 @@ def test_flops_and_latency_tools_run_on_a_dual_stream_config(tmp_path):
     result = json.loads((tmp_path / 'latency.json').read_text())
     # the skipping path and the reference's compute-everything path give the same outputs
     assert result['max_abs_diff_skip_vs_all'] < 1e-4
+    # the issue's latency target is read off this: branch 0 against the full branch
+    rows = {r['name']: r for r in result['rows']}
+    b0 = result['branch_0_vs_full']
+    assert b0['gflops_ratio'] == rows['branch 0']['gflops_ratio'] == pytest.approx(
+        report['total'][0] / report['total'][-1], rel=1e-3)
+    assert b0['gflops_ratio'] < 1
+    assert b0['latency_over_gflops_ratio'] == pytest.approx(
+        rows['branch 0']['latency_ratio'] / b0['gflops_ratio'])
+    assert rows['branch 0']['latency_ratio'] == pytest.approx(
+        rows['branch 0']['per_image_ms'] / rows['branch 4']['per_image_ms'])
