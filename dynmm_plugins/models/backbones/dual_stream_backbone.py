@@ -9,7 +9,7 @@ from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
 from mmseg.registry import MODELS
 
-from ..layers import build_fusion
+from ..layers import build_fusion, fuse_with_probability
 from .stage_adapters import build_stage_adapter, check_supported
 
 
@@ -208,8 +208,4 @@ class DynMMDualStreamBackbone(BaseModule):
 
     def fuse_stage(self, index, rgb, depth, fuse_prob=None):
         """Depth fused into RGB after stage ``index``; ``fuse_prob`` (N,) mixes with RGB-only."""
-        fused = self.fusions[index](rgb, depth)
-        if fuse_prob is None:
-            return fused
-        p = fuse_prob.view(-1, 1, 1, 1).to(fused.dtype)
-        return p * fused + (1 - p) * rgb
+        return fuse_with_probability(self.fusions[index], rgb, depth, fuse_prob)

@@ -7,9 +7,9 @@ import pytest
 pytest.importorskip('mmseg')
 
 from dynmm_plugins.utils.cli import run_tool  # noqa: E402
-from tool_scripts import load_tool  # noqa: E402
+from helpers import REPO  # noqa: E402
+from helpers.tool_scripts import load_tool  # noqa: E402
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(REPO, 'mmseg_configs/dual_stream')
 DYNMM = osp.join(CONFIGS, 'dynmm-segformer_mit-b0-rgbd_1xb4-400it_synthetic-120x160.py')
 STATIC = osp.join(CONFIGS, 'segformer_mit-b0-rgbd_1xb4-400it_synthetic-120x160.py')
