@@ -137,8 +137,10 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                         type=argparse_type(_positive_float, 'lambda'), default=None,
                         help='lambdas to train the gate with; each seed picks one on the val '
                              'split (default: 0.1 0.2 0.4 0.8)')
-    parser.add_argument('--jobs', type=int, default=1,
-                        help='seeds trained in parallel processes, one thread each (default: 1)')
+    parser.add_argument('--jobs', type=int, default=2,
+                        help='processes, one thread each: several seeds run side by side; '
+                             'with one seed at a time, RGB-only trains beside the others '
+                             '(default: 2, for 2 cores; 1: everything in this process)')
     parser.add_argument('--noise-augment', action='store_true',
                         help='also train DynMM with depth-noise augmentation (robustness remedy)')
     parser.add_argument('--modes', nargs='+', type=argparse_type(check_noise_mode, 'mode'),
@@ -414,9 +416,21 @@ def branch_curve(ev: 'Evaluated') -> List[tuple]:
     return points
 
 
+def train_in_process(args, data: str, seed: int, key: str):
+    """Second phase of ``key`` (and its first) in a worker process: (checkpoint, times)."""
+    set_reproducible(args.threads)
+    trainer = Trainer(args, data, osp.join(osp.abspath(args.out), f'seed{seed}'), seed)
+    return trainer.finetuned(key), trainer.times
+
+
 def run_seed(args, data: str, seed: int, keys: Sequence[str], first: bool,
-             report_dir: str) -> dict:
-    """Train (lambda tuned on val), evaluate, sweep and time every model for one seed."""
+             report_dir: str, parallel_models: bool = False) -> dict:
+    """Train (lambda tuned on val), evaluate, sweep and time every model for one seed.
+
+    With ``parallel_models`` RGB-only trains in a second process meanwhile (it needs
+    nothing of the others); every training run seeds itself, so the numbers are
+    the same either way.
+    """
     import torch
 
     from dynmm_plugins.analysis.latency import latency_per_image, load_average
@@ -427,10 +441,21 @@ def run_seed(args, data: str, seed: int, keys: Sequence[str], first: bool,
           f'{args.finetune_iters} iterations; DynMM {args.iters} + {args.random_iters} random '
           f'branches + {args.gate_iters} gate, lambda from {args.lambdas} chosen on val)')
     t, cpu = time.time(), time.process_time()
-    checkpoints = {k: trainer.finetuned(k) for k in keys if not k.startswith('dynmm')}
+    checkpoints, pending = {}, None
+    if parallel_models and 'rgb_only' in keys:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'))
+        pending = worker.submit(train_in_process, args, data, seed, 'rgb_only')
+    checkpoints.update({k: trainer.finetuned(k) for k in keys
+                        if not k.startswith('dynmm') and not (pending and k == 'rgb_only')})
     tuning = tune_lambda(args, trainer)
     loss_ratio = tuning['chosen']
     checkpoints.update({k: trainer.finetuned(k, loss_ratio) for k in keys if k.startswith('dynmm')})
+    if pending is not None:
+        checkpoints['rgb_only'], worker_times = pending.result()
+        worker.shutdown()
+        trainer.times.update(worker_times)
     checkpoints = {k: checkpoints[k] for k in keys}
     times['train_s'] = round(time.time() - t, 1)
     times['train_cpu_s'] = round(time.process_time() - cpu, 1)
@@ -492,7 +517,8 @@ def run_seeds(args, data: str, keys: Sequence[str], report_dir: str) -> List[dic
     """:func:`run_seed` for every seed, ``--jobs`` of them at a time in their own processes."""
     jobs = [(args, data, seed, keys, i == 0, report_dir) for i, seed in enumerate(args.seeds)]
     if args.jobs == 1 or len(jobs) == 1:
-        return [run_seed(*job) for job in jobs]
+        # one seed at a time: its RGB-only model may still train beside the others
+        return [run_seed(*job, parallel_models=args.jobs > 1) for job in jobs]
     import multiprocessing
     # spawn: a fresh interpreter per worker, no torch state inherited by fork
     with multiprocessing.get_context('spawn').Pool(min(args.jobs, len(jobs))) as pool:
