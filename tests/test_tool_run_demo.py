@@ -136,13 +136,16 @@ def test_demo_arguments(capsys):
     args = demo.parse_args([])
     assert args.out == 'work_dirs/demo' and args.seeds == [0] and args.size == (64, 96)
     assert args.threads == 1 and args.modes == [0, 1, 2] and args.levels == [0.0, 0.5, 1.0]
+    assert len(args.lambdas) > 1 and args.jobs == 2  # lambda chosen on val; RGB-only beside
+    assert demo.parse_args(['--lambda', '0.3']).lambdas == [0.3]
     quick = demo.parse_args(['--quick', '--iters', '5'])
     assert quick.out == 'work_dirs/demo_quick' and quick.iters == 5 and quick.num_train < args.num_train
     for key in demo.CONFIGS:
         assert osp.isfile(demo.config_path(demo.CONFIGS[key]))
     for bad, word in ((['--iters', '0'], '--iters'), (['--size', '100', '128'], 'multiple of 32'),
                       (['--levels', '2'], 'level'), (['--seeds', '1', '1'], '--seeds'),
-                      (['--lambda', '0.1', '--tune-lambdas', '0.2'], 'exclude')):
+                      (['--lambda', '0.1', '--tune-lambdas', '0.2'], 'exclude'),
+                      (['--jobs', '0'], '--jobs')):
         with pytest.raises(SystemExit) as exc:
             demo.parse_args(bad)
         assert exc.value.code == 2
