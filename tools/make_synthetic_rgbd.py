@@ -66,6 +66,10 @@ def parse_args(argv=None):
                         help='random seed (default: 0)')
     parser.add_argument('--layout', choices=('nyuv2', 'sunrgbd'), default='nyuv2',
                         help="file formats: NYUv2's or SUN RGB-D's (default: nyuv2)")
+    parser.add_argument('--rgb-scene-depth', choices=('objects', 'background'), default='objects',
+                        help="depth of the objects of 'rgb' scenes: their class's depth, or the "
+                             "background's (depth shows no object; the demo's set) "
+                             '(default: objects)')
     parser.add_argument('--no-progress', action='store_true',
                         help='do not show a progress bar')
     parser.add_argument('--force', action='store_true',
@@ -90,7 +94,7 @@ def main(argv=None):
         height=args.height, width=args.width,
         depth_only_ratio=args.depth_only_ratio, seed=args.seed,
         max_objects=args.max_objects, progress=not args.no_progress, overwrite=args.force,
-        layout=args.layout)
+        layout=args.layout, rgb_scene_depth=args.rgb_scene_depth)
     for split, names in kinds.items():
         n_depth = sum(k == 'depth' for k in names.values())
         print(f'{split}: {len(names)} images, {n_depth} depth-needing')

@@ -5,14 +5,19 @@ On a synthetic RGB-D set it generates (half of the scenes hide their objects in 
 so that only depth reveals them), on the CPU, in-process (mmengine's Runner):
 
 1. writes the set (train / val / test) unless it is already there;
-2. for each seed, trains three models the same way (ITERS iterations, then
-   FINETUNE more from that checkpoint):
-   - static ESANet (R18-NBt1D): every image fuses depth in all 4 stages;
-   - RGB-only: the same network with depth blanked (its own config), branch 0;
-   - DynMM: the finetuning phase with the gate (random branches, a soft gate whose
-     temperature decays, hard gates) and the resource loss, lambda tuned on val;
-   - with --noise-augment, DynMM again with depth noise on a third of the images
-     of its finetuning (the remedy for robustness);
+2. for each seed, trains three models (ITERS iterations, then more from that
+   checkpoint):
+   - static ESANet (R18-NBt1D): every image fuses depth in all 4 stages
+     (ITERS + FINETUNE iterations);
+   - RGB-only: the same network with depth blanked (its own config), branch 0
+     (ITERS + FINETUNE iterations);
+   - DynMM: static ESANet after ITERS, finetuned RANDOM_ITERS iterations on
+     uniformly random branches (so that every branch segments well), then its gate
+     alone (network frozen) GATE_ITERS iterations with the resource loss: soft gates
+     whose temperature decays, then hard ones; one gate per lambda of --lambdas,
+     the one chosen on the val split is kept;
+   - with --noise-augment, DynMM's gate trained again with depth noise on a third
+     of its images (the remedy for robustness);
 3. evaluates every model on the val split (the split tuning looks at) and on the
    test split: mIoU per scene kind, realised GFLOPs, where the gate sent each kind;
 4. the robustness sweep: noise on RGB, on depth, on either, levels 0..1;
@@ -32,6 +37,7 @@ Example::
     python tools/run_demo.py --quick                # the CI variant, under 2 min
 """
 import copy
+import math
 import os
 import os.path as osp
 import sys
@@ -53,13 +59,23 @@ CONFIGS['dynmm_noise_aug'] = CONFIGS['dynmm']
 #: Settings of the full demo and of --quick; any flag given overrides them.
 PROFILES = dict(
     full=dict(out='work_dirs/demo', size=(64, 96), num_train=200, num_val=50, num_test=100,
-              iters=300, finetune_iters=200, modes=[0, 1, 2], levels=[0.0, 0.5, 1.0],
+              iters=300, finetune_iters=200, random_iters=200, gate_iters=100,
+              lambdas=[0.1, 0.2, 0.4, 0.8], modes=[0, 1, 2], levels=[0.0, 0.5, 1.0],
               latency_images=20),
     quick=dict(out='work_dirs/demo_quick', size=(64, 96), num_train=12, num_val=6, num_test=8,
-               iters=3, finetune_iters=3, modes=[1, 2], levels=[0.0, 1.0], latency_images=2),
+               iters=3, finetune_iters=3, random_iters=2, gate_iters=2, lambdas=[0.5, 2.0],
+               modes=[1, 2], levels=[0.0, 1.0], latency_images=2),
 )
 DEMO_OPTIMIZER = dict(type='AdamW', lr=1e-3, weight_decay=1e-4)
+#: The gate phase trains the gate alone (the network frozen), so it can learn fast.
+GATE_LR = 1e-2
+#: DynMM's gate schedule in the gate phase, as shares of its iterations: soft gates
+#: (temperature 1 -> 0.01) for the first 3/4, hard (straight-through) gates after.
+GATE_HARD_FROM = 0.75
 DATA_SEED = 0  # one data set for every training seed: the seeds vary the training only
+#: Objects of 'rgb' scenes leave no trace in depth, as those of 'depth' scenes none in RGB:
+#: each kind needs exactly one modality (see dynmm_plugins/datasets/synthetic_rgbd.py).
+RGB_SCENE_DEPTH = 'background'
 
 
 def config_path(name: str) -> str:
@@ -103,19 +119,28 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--iters', type=int, default=None,
                         help='first training phase of every model (default: 300)')
     parser.add_argument('--finetune-iters', type=int, default=None,
-                        help='second phase: DynMM\'s gate training, more of the same for the '
-                             'others (default: 200)')
+                        help='second phase of static ESANet and RGB-only (default: 200)')
+    parser.add_argument('--random-iters', type=int, default=None,
+                        help="DynMM's network phase: static ESANet's first phase finetuned with "
+                             'uniformly random branches, so that every branch works (default: 200)')
+    parser.add_argument('--gate-iters', type=int, default=None,
+                        help="DynMM's gate phase: the gate alone trained with the resource loss, "
+                             'network frozen; soft gates, then hard (default: 100)')
     parser.add_argument('--num-train', type=int, default=None, help='training images (default: 200)')
     parser.add_argument('--num-val', type=int, default=None, help='validation images (default: 50)')
     parser.add_argument('--num-test', type=int, default=None, help='test images (default: 100)')
     parser.add_argument('--seeds', nargs='+', type=int, default=[0],
                         help='training seeds; several give mean and spread (default: 0)')
     parser.add_argument('--lambda', dest='loss_ratio', type=argparse_type(_positive_float, 'lambda'),
-                        default=None, help="DynMM's resource-loss weight (default: the config's, "
-                                           'tuned on val)')
-    parser.add_argument('--tune-lambdas', nargs='+', type=argparse_type(_positive_float, 'lambda'),
-                        default=None, help='train DynMM with each lambda (first seed), pick on '
-                                           'the val split and use it')
+                        default=None, help="DynMM's resource-loss weight, fixed (no tuning)")
+    parser.add_argument('--tune-lambdas', '--lambdas', dest='lambdas', nargs='+',
+                        type=argparse_type(_positive_float, 'lambda'), default=None,
+                        help='lambdas to train the gate with; each seed picks one on the val '
+                             'split (default: 0.1 0.2 0.4 0.8)')
+    parser.add_argument('--jobs', type=int, default=2,
+                        help='processes, one thread each: several seeds run side by side; '
+                             'with one seed at a time, RGB-only trains beside the others '
+                             '(default: 2, for 2 cores; 1: everything in this process)')
     parser.add_argument('--noise-augment', action='store_true',
                         help='also train DynMM with depth-noise augmentation (robustness remedy)')
     parser.add_argument('--modes', nargs='+', type=argparse_type(check_noise_mode, 'mode'),
@@ -133,21 +158,24 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--reuse', action='store_true',
                         help='keep checkpoints of an earlier run with the same settings')
     args = parser.parse_args(argv)
-    profile = PROFILES['quick' if args.quick else 'full']
-    for key, value in profile.items():
-        if getattr(args, key) is None:
-            setattr(args, key, copy.deepcopy(value))
-    args.size = tuple(args.size)
-    for name in ('iters', 'finetune_iters', 'num_train', 'num_val', 'num_test', 'num_runs',
-                 'latency_images', 'threads'):
-        if getattr(args, name) < 1:
-            parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
     if len(set(args.seeds)) != len(args.seeds):
         parser.error(f'--seeds must differ from each other, got {args.seeds}')
     if any(s < 0 for s in args.seeds):
         parser.error(f'--seeds must be >= 0, got {args.seeds}')
-    if args.tune_lambdas and args.loss_ratio is not None:
+    if args.lambdas is not None and args.loss_ratio is not None:
         parser.error('--lambda and --tune-lambdas exclude each other')
+    profile = PROFILES['quick' if args.quick else 'full']
+    for key, value in profile.items():
+        if getattr(args, key) is None:
+            setattr(args, key, copy.deepcopy(value))
+    if args.loss_ratio is not None:
+        args.lambdas = [args.loss_ratio]
+    args.lambdas = sorted(set(args.lambdas))
+    args.size = tuple(args.size)
+    for name in ('iters', 'finetune_iters', 'random_iters', 'gate_iters', 'num_train', 'num_val',
+                 'num_test', 'num_runs', 'latency_images', 'threads', 'jobs'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
     return args
 
 
@@ -167,6 +195,30 @@ def set_reproducible(threads: int) -> None:
 
 
 # ---------------------------------------------------------------------------- training
+def set_dynmm_phase(cfg, phase: str, iters: int) -> None:
+    """Set a DynMM config up for one of the demo's two phases of ``iters`` iterations.
+
+    ``'random'``: every iteration takes uniformly random branches (DynMM's initial
+    phase, stretched over the whole phase) and the whole network trains, so that
+    every branch, not only the full one static ESANet trained, segments well.
+    ``'gate'``: the gate alone trains (DynMM's ``--freeze``), soft gates whose
+    temperature decays 1 -> 0.01 for the first ``GATE_HARD_FROM`` of the
+    iterations, hard gates after; with the network fixed, the gate learns which
+    branch each image needs instead of the network adapting to the gate's choices.
+    """
+    if phase not in ('random', 'gate'):
+        raise ValueError(f"phase must be 'random' or 'gate', got {phase!r}")
+    for hook in cfg.get('custom_hooks', None) or []:
+        if hook['type'] == 'DynMMGateScheduleHook':
+            epochs = iters / hook['iters_per_epoch']
+            if phase == 'random':
+                hook.update(epoch_ini=epochs, epoch_hard=epochs)
+            else:
+                # the hook steps once per whole epoch
+                hook.update(epoch_ini=0, epoch_hard=max(1, math.floor(GATE_HARD_FROM * epochs)))
+    cfg.model['freeze_all_but_gate'] = phase == 'gate'
+
+
 class Trainer:
     """Trains the demo's models for one seed, reusing checkpoints with --reuse."""
 
@@ -176,7 +228,8 @@ class Trainer:
         self.done: Dict[str, str] = {}  # checkpoints trained by this process, by name
 
     def config(self, key: str, iters: int, work_dir: str, load_from: Optional[str] = None,
-               loss_ratio: Optional[float] = None):
+               loss_ratio: Optional[float] = None, phase: Optional[str] = None,
+               lr: Optional[float] = None):
         from dynmm_plugins.apis.training import synthetic_train_config
         # the second phase starts its own optimiser: no need to store this one
         options = {'default_hooks.checkpoint.save_optimizer': False}
@@ -187,14 +240,17 @@ class Trainer:
                                      deterministic=True, cfg_options=options)
         # The configs' SGD (ESANet's NYUv2 optimiser) needs thousands of iterations;
         # AdamW learns the synthetic scenes within the demo's few hundred.
-        cfg.optim_wrapper.optimizer = dict(DEMO_OPTIMIZER)
+        cfg.optim_wrapper.optimizer = dict(DEMO_OPTIMIZER, lr=lr or DEMO_OPTIMIZER['lr'])
         for scheduler in cfg.param_scheduler:
             if scheduler['type'] == 'OneCycleLR':
-                scheduler['eta_max'] = DEMO_OPTIMIZER['lr']
+                scheduler['eta_max'] = lr or DEMO_OPTIMIZER['lr']
+        if phase is not None:
+            set_dynmm_phase(cfg, phase, iters)
         return cfg
 
     def train(self, key: str, name: str, iters: int, load_from: Optional[str] = None,
-              loss_ratio: Optional[float] = None, hooks=()) -> str:
+              loss_ratio: Optional[float] = None, hooks=(), phase: Optional[str] = None,
+              lr: Optional[float] = None) -> str:
         from dynmm_plugins.apis.training import train
         if name in self.done:
             return self.done[name]
@@ -203,7 +259,7 @@ class Trainer:
         if self.args.reuse and osp.isfile(checkpoint):
             print(f'  reusing {osp.relpath(checkpoint)}')
             return checkpoint
-        cfg = self.config(key, iters, work_dir, load_from, loss_ratio)
+        cfg = self.config(key, iters, work_dir, load_from, loss_ratio, phase, lr)
         start, cpu = time.time(), time.process_time()
         checkpoint = train(cfg, progress=f'{name} (seed {self.seed})', hooks=hooks)
         self.times[name] = round(time.time() - start, 1)
@@ -217,15 +273,24 @@ class Trainer:
         """First phase of ``key`` ('static' or 'rgb_only')."""
         return self.train(key, f'{key}_phase1', self.args.iters)
 
+    def dynmm_network(self) -> str:
+        """DynMM's network phase: static ESANet's first phase, finetuned on random branches."""
+        return self.train('dynmm', 'dynmm_random', self.args.random_iters,
+                          self.pretrained('static'), phase='random')
+
     def finetuned(self, key: str, loss_ratio: Optional[float] = None) -> str:
-        """Second phase of ``key``: static/rgb_only continue, DynMM finetunes the static model."""
+        """Second phase of ``key``: static/rgb_only continue, DynMM trains its gate.
+
+        DynMM's gate phase starts from :meth:`dynmm_network` (every lambda from the
+        same network) and trains the gate alone with the resource loss weighted by
+        ``loss_ratio``; ``'dynmm_noise_aug'`` adds depth noise to its images.
+        """
         from dynmm_plugins.apis.training import DepthNoiseAugmentHook
         if key in ('static', 'rgb_only'):
             return self.train(key, key, self.args.finetune_iters, self.pretrained(key))
         hooks = [DepthNoiseAugmentHook(seed=self.seed)] if key == 'dynmm_noise_aug' else []
-        name = key if loss_ratio is None else f'{key}_lambda{loss_ratio:g}'
-        return self.train(key, name, self.args.finetune_iters, self.pretrained('static'),
-                          loss_ratio, hooks)
+        return self.train(key, f'{key}_lambda{loss_ratio:g}', self.args.gate_iters,
+                          self.dynmm_network(), loss_ratio, hooks, phase='gate', lr=GATE_LR)
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -279,11 +344,15 @@ def pick_lambda(static_val: dict, candidates: Dict[float, dict]) -> float:
 
 
 def tune_lambda(args, trainer: Trainer) -> dict:
-    """Train DynMM with every lambda of --tune-lambdas and choose one on the val split."""
+    """Train DynMM's gate with every lambda of ``args.lambdas`` and choose one on the val split.
+
+    The gate phases all start from the same network (:meth:`Trainer.dynmm_network`),
+    so each candidate costs one short gate phase and a pass over the val images.
+    """
     from dynmm_plugins.visualization.demo_report import model_record
     static = model_record(Evaluated(trainer, 'static', trainer.finetuned('static')).clean('val'))
     candidates = {}
-    for lam in args.tune_lambdas:
+    for lam in args.lambdas:
         ev = Evaluated(trainer, 'dynmm', trainer.finetuned('dynmm', lam), lam)
         candidates[lam] = model_record(ev.clean('val'))
         kinds = candidates[lam]['depth_branch_fraction_by_scene_kind']
@@ -292,7 +361,7 @@ def tune_lambda(args, trainer: Trainer) -> dict:
               f"depth branches: 'depth' scenes {100 * kinds.get('depth', 0):.0f}%, 'rgb' scenes "
               f"{100 * kinds.get('rgb', 0):.0f}%")
     chosen = pick_lambda(static, candidates)
-    print(f'  chosen on val: lambda {chosen:g}')
+    print(f'  seed {trainer.seed}: lambda {chosen:g}' + (' (chosen on val)' if len(candidates) > 1 else ''))
     return dict(rule='cheapest lambda whose val mIoU is within 1 point of static ESANet '
                      '(else the most accurate)', split='val', seed=trainer.seed, chosen=chosen,
                 static_val=static, candidates={f'{k:g}': v for k, v in candidates.items()})
@@ -347,19 +416,47 @@ def branch_curve(ev: 'Evaluated') -> List[tuple]:
     return points
 
 
-def run_seed(args, data: str, seed: int, loss_ratio: Optional[float], keys: Sequence[str],
-             first: bool, report_dir: str) -> dict:
-    """Train, evaluate, sweep and time every model for one seed."""
+def train_in_process(args, data: str, seed: int, key: str):
+    """Second phase of ``key`` (and its first) in a worker process: (checkpoint, times)."""
+    set_reproducible(args.threads)
+    trainer = Trainer(args, data, osp.join(osp.abspath(args.out), f'seed{seed}'), seed)
+    return trainer.finetuned(key), trainer.times
+
+
+def run_seed(args, data: str, seed: int, keys: Sequence[str], first: bool,
+             report_dir: str, parallel_models: bool = False) -> dict:
+    """Train (lambda tuned on val), evaluate, sweep and time every model for one seed.
+
+    With ``parallel_models`` RGB-only trains in a second process meanwhile (it needs
+    nothing of the others); every training run seeds itself, so the numbers are
+    the same either way.
+    """
     import torch
 
     from dynmm_plugins.analysis.latency import latency_per_image, load_average
     from dynmm_plugins.visualization.demo_report import model_record
     trainer = Trainer(args, data, osp.join(osp.abspath(args.out), f'seed{seed}'), seed)
     times = {}
-    _step(f'seed {seed}: training ({args.iters} + {args.finetune_iters} iterations per model)')
+    _step(f'seed {seed}: training (static ESANet and RGB-only {args.iters} + '
+          f'{args.finetune_iters} iterations; DynMM {args.iters} + {args.random_iters} random '
+          f'branches + {args.gate_iters} gate, lambda from {args.lambdas} chosen on val)')
     t, cpu = time.time(), time.process_time()
-    checkpoints = {k: trainer.finetuned(k, loss_ratio if k.startswith('dynmm') else None)
-                   for k in keys}
+    checkpoints, pending = {}, None
+    if parallel_models and 'rgb_only' in keys:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'))
+        pending = worker.submit(train_in_process, args, data, seed, 'rgb_only')
+    checkpoints.update({k: trainer.finetuned(k) for k in keys
+                        if not k.startswith('dynmm') and not (pending and k == 'rgb_only')})
+    tuning = tune_lambda(args, trainer)
+    loss_ratio = tuning['chosen']
+    checkpoints.update({k: trainer.finetuned(k, loss_ratio) for k in keys if k.startswith('dynmm')})
+    if pending is not None:
+        checkpoints['rgb_only'], worker_times = pending.result()
+        worker.shutdown()
+        trainer.times.update(worker_times)
+    checkpoints = {k: checkpoints[k] for k in keys}
     times['train_s'] = round(time.time() - t, 1)
     times['train_cpu_s'] = round(time.process_time() - cpu, 1)
     times['train_by_model_s'] = dict(trainer.times)
@@ -405,7 +502,37 @@ def run_seed(args, data: str, seed: int, loss_ratio: Optional[float], keys: Sequ
         times['examples_s'] = round(time.time() - t, 1)
     return dict(seed=seed, models=models, val=val, robustness=sweep, latency=latency,
                 checkpoints=checkpoints, times=times, load_average=load_before,
-                torch_threads=torch.get_num_threads(), **extra)
+                tuning=tuning, loss_ratio=loss_ratio, torch_threads=torch.get_num_threads(),
+                **extra)
+
+
+def run_seed_process(args, data: str, seed: int, keys: Sequence[str], first: bool,
+                     report_dir: str) -> dict:
+    """:func:`run_seed` in a worker process of ``--jobs``: same threads, same determinism."""
+    set_reproducible(args.threads)
+    return run_seed(args, data, seed, keys, first, report_dir)
+
+
+def run_seeds(args, data: str, keys: Sequence[str], report_dir: str) -> List[dict]:
+    """:func:`run_seed` for every seed, ``--jobs`` of them at a time in their own processes."""
+    jobs = [(args, data, seed, keys, i == 0, report_dir) for i, seed in enumerate(args.seeds)]
+    if args.jobs == 1 or len(jobs) == 1:
+        # one seed at a time: its RGB-only model may still train beside the others
+        return [run_seed(*job, parallel_models=args.jobs > 1) for job in jobs]
+    import multiprocessing
+    # spawn: a fresh interpreter per worker, no torch state inherited by fork
+    with multiprocessing.get_context('spawn').Pool(min(args.jobs, len(jobs))) as pool:
+        return pool.starmap(run_seed_process, jobs)
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its finished worker processes."""
+    import resource
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 # ---------------------------------------------------------------------------- report
@@ -421,8 +548,7 @@ def routing_summary(record: dict) -> dict:
     return out
 
 
-def write_report(args, report_dir: str, per_seed: List[dict], tuning: Optional[dict],
-                 loss_ratio: float, data: str, start: float) -> dict:
+def write_report(args, report_dir: str, per_seed: List[dict], data: str, start: float) -> dict:
     import torch
 
     from dynmm_plugins.visualization.demo_report import (
@@ -472,13 +598,15 @@ def write_report(args, report_dir: str, per_seed: List[dict], tuning: Optional[d
             points, osp.join(report_dir, 'accuracy_compute.png'),
             f'Test mIoU vs realised compute (seed {first["seed"]})')
     total = time.time() - start
-    total_cpu = time.process_time()
+    total_cpu = cpu_seconds()
+    lambdas = {s['seed']: s['loss_ratio'] for s in per_seed}
     notes = [f'{len(per_seed)} seed(s) {[s["seed"] for s in per_seed]}: numbers are means'
              + (' +- population std over seeds' if len(per_seed) > 1 else ''),
-             f'every model: {args.iters} + {args.finetune_iters} iterations at '
-             f'{args.size[0]}x{args.size[1]}, batch 4; DynMM finetunes static ESANet after '
-             f'{args.iters} with lambda {loss_ratio:g}'
-             + (' (chosen on the val split)' if tuning else ''),
+             f'static ESANet and RGB-only: {args.iters} + {args.finetune_iters} iterations at '
+             f'{args.size[0]}x{args.size[1]}, batch 4; DynMM: static ESANet after {args.iters}, '
+             f'+ {args.random_iters} on random branches, + {args.gate_iters} training the gate '
+             f'alone; lambda per seed {lambdas}'
+             + (f' (chosen on the val split from {args.lambdas})' if len(args.lambdas) > 1 else ''),
              f'data: {args.num_train} train / {args.num_val} val / {args.num_test} test images '
              f'(half of each split \'depth\' scenes), seed {DATA_SEED}',
              f'wall time {total:.0f} s ({total_cpu:.0f} s CPU); torch {torch.__version__}, {args.threads} threads, '
@@ -486,7 +614,8 @@ def write_report(args, report_dir: str, per_seed: List[dict], tuning: Optional[d
              f'{first["load_average"]}']
     summary = dict(
         models=models, targets=targets, all_targets_passed=all(t['passed'] for t in targets),
-        targets_per_seed=targets_per_seed, validation=val, tuning=tuning, loss_ratio=loss_ratio,
+        targets_per_seed=targets_per_seed, validation=val,
+        tuning={s['seed']: s['tuning'] for s in per_seed}, loss_ratio=lambdas,
         robustness=dict(drops=drops, rows=sweep), seeds=[s['seed'] for s in per_seed],
         settings={k: v for k, v in vars(args).items()}, data=data,
         configs={k: config_path(CONFIGS[k]) for k in keys},
@@ -513,8 +642,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     check_output_dir(args.out, '--out')  # before minutes of training, not after
     start = time.time()
     set_reproducible(args.threads)
-    from mmengine.config import Config
-
     from dynmm_plugins.visualization.demo_report import ensure_synthetic_data
     out = osp.abspath(args.out)
     data = osp.abspath(args.data or osp.join(out, 'data'))
@@ -523,23 +650,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     _step(f'synthetic RGB-D data in {data}')
     made = ensure_synthetic_data(data, args.num_train, args.num_test, seed=DATA_SEED,
-                                 height=args.size[0], width=args.size[1], num_val=args.num_val)
+                                 height=args.size[0], width=args.size[1], num_val=args.num_val,
+                                 rgb_scene_depth=RGB_SCENE_DEPTH)
     print(f'  {"generated" if made else "found"} {args.num_train} train / {args.num_val} val / '
           f'{args.num_test} test images, {args.size[0]}x{args.size[1]}')
 
-    tuning = None
-    loss_ratio = args.loss_ratio
-    if args.tune_lambdas:
-        _step(f'tuning lambda on the val split (seed {args.seeds[0]}): {args.tune_lambdas}')
-        tuning = tune_lambda(args, Trainer(args, data, osp.join(out, f'seed{args.seeds[0]}'),
-                                           args.seeds[0]))
-        loss_ratio = tuning['chosen']
-    if loss_ratio is None:
-        loss_ratio = float(Config.fromfile(config_path(CONFIGS['dynmm'])).loss_ratio)
     keys = ['static', 'dynmm', 'rgb_only'] + (['dynmm_noise_aug'] if args.noise_augment else [])
-    per_seed = [run_seed(args, data, seed, loss_ratio, keys, i == 0, report_dir)
-                for i, seed in enumerate(args.seeds)]
-    write_report(args, report_dir, per_seed, tuning, loss_ratio, data, start)
+    per_seed = run_seeds(args, data, keys, report_dir)
+    write_report(args, report_dir, per_seed, data, start)
     return 0
 
 

@@ -12,10 +12,17 @@ of them. Geometry, in millimetres:
   by their outline (rectangle or ellipse); band and outline together, i.e. depth
   alone, determine the class. Nearer objects occlude farther ones.
 
-Scenes come in two kinds, with exactly the same geometry and depth:
+Scenes come in two kinds, with the same geometry:
 
 - ``'rgb'`` scenes: every object has its class's colour (plus texture), so the RGB
-  channels alone determine the label map; depth is consistent but not needed.
+  channels alone determine the label map. Their depth depends on
+  ``rgb_scene_depth``: ``'objects'`` (default) gives the objects their class's
+  depth as in ``'depth'`` scenes (depth consistent with RGB, but not needed);
+  ``'background'`` renders depth from the wall and floor alone, as if the objects
+  were flat prints flush with the surface behind them: every object pixel gets
+  exactly the depth the wall or floor has there, so depth carries no information
+  about the objects and only RGB reveals them (what the demo uses: depth is then
+  of no use at all on these scenes).
 - ``'depth'`` scenes: the colour image is rendered from the background's label map
   (wall and floor only): every object pixel gets exactly the colour and texture the
   wall or floor would have there. The RGB image is therefore a function of the
@@ -108,6 +115,7 @@ NYU40_TO_13 = np.array(
     dtype=np.uint8)
 
 SCENE_KINDS = ('rgb', 'depth')
+RGB_SCENE_DEPTHS = ('objects', 'background')
 LAYOUTS = ('nyuv2', 'sunrgbd')
 MIN_DEPTH_MM, MAX_DEPTH_MM = 500, 10000
 
@@ -179,7 +187,8 @@ def _colourise(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
 
 
 def render_scene(rng: np.random.Generator, height: int, width: int,
-                 kind: str, max_objects: int = 5) -> Dict[str, np.ndarray]:
+                 kind: str, max_objects: int = 5,
+                 rgb_scene_depth: str = 'objects') -> Dict[str, np.ndarray]:
     """Render one scene.
 
     Args:
@@ -191,6 +200,9 @@ def render_scene(rng: np.random.Generator, height: int, width: int,
             are invisible in RGB and only depth reveals them).
         max_objects (int): Most objects in a scene; at least 2 are placed.
             Defaults to 5.
+        rgb_scene_depth (str): Depth of the objects of an ``'rgb'`` scene:
+            ``'objects'`` (their class's depth) or ``'background'`` (the wall's or
+            floor's depth there: depth shows no object). Defaults to ``'objects'``.
 
     Returns:
         dict: ``rgb`` (H, W, 3) uint8 in RGB order, ``depth`` (H, W) uint16 in mm,
@@ -198,7 +210,11 @@ def render_scene(rng: np.random.Generator, height: int, width: int,
     """
     if kind not in SCENE_KINDS:
         raise ValueError(f'kind must be one of {SCENE_KINDS}, got {kind!r}')
+    if rgb_scene_depth not in RGB_SCENE_DEPTHS:
+        raise ValueError(f'rgb_scene_depth must be one of {RGB_SCENE_DEPTHS}, got {rgb_scene_depth!r}')
     background, depth = _background(rng, height, width)
+    # flat prints: the objects of an 'rgb' scene leave the background's depth as it is
+    flat = kind == 'rgb' and rgb_scene_depth == 'background'
     labels = background.copy()
     ys = np.arange(height, dtype=np.float64)[:, None]
     xs = np.arange(width, dtype=np.float64)[None, :]
@@ -219,7 +235,8 @@ def render_scene(rng: np.random.Generator, height: int, width: int,
         else:
             mask = ((xs - cx) / half_w) ** 2 + ((ys - cy) / half_h) ** 2 <= 1
         labels[mask] = cls
-        depth[mask] = -neg_mm
+        if not flat:
+            depth[mask] = -neg_mm
 
     # In 'depth' scenes the objects take the background's colour and texture.
     rgb = _colourise(rng, labels if kind == 'rgb' else background)
@@ -263,7 +280,8 @@ def make_synthetic_rgbd(out: str,
                         max_objects: int = 5,
                         progress: bool = False,
                         overwrite: bool = False,
-                        layout: str = 'nyuv2') -> Dict[str, Dict[str, str]]:
+                        layout: str = 'nyuv2',
+                        rgb_scene_depth: str = 'objects') -> Dict[str, Dict[str, str]]:
     """Write a synthetic RGB-D dataset in the NYUv2 layout.
 
     The result is a pure function of the arguments: the same seed gives identical
@@ -290,6 +308,9 @@ def make_synthetic_rgbd(out: str,
             Defaults to False.
         layout (str): ``'nyuv2'`` or ``'sunrgbd'`` (SUN RGB-D's file formats,
             see the module docstring). Defaults to ``'nyuv2'``.
+        rgb_scene_depth (str): ``'objects'`` or ``'background'``: whether the
+            objects of ``'rgb'`` scenes show in depth (see the module docstring).
+            Defaults to ``'objects'``.
 
     Returns:
         dict: ``{'train': {name: kind}, 'test': {name: kind}}`` (and ``'val'``), the
@@ -301,6 +322,9 @@ def make_synthetic_rgbd(out: str,
         raise ValueError(f'num_val (--num-val) must be >= 0, got {num_val}')
     if layout not in LAYOUTS:
         raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
+    if rgb_scene_depth not in RGB_SCENE_DEPTHS:
+        raise ValueError(f'rgb_scene_depth (--rgb-scene-depth) must be one of {RGB_SCENE_DEPTHS}, '
+                         f'got {rgb_scene_depth!r}')
 
     jobs = []
     kinds: Dict[str, Dict[str, str]] = {}
@@ -335,7 +359,7 @@ def make_synthetic_rgbd(out: str,
             pass
     for split, name, index in iterator:
         rng = np.random.default_rng([seed, index])
-        scene = render_scene(rng, height, width, kinds[split][name], max_objects)
+        scene = render_scene(rng, height, width, kinds[split][name], max_objects, rgb_scene_depth)
         bgr = cv2.cvtColor(scene['rgb'], cv2.COLOR_RGB2BGR)
         if layout == 'sunrgbd':
             _write_image(osp.join(out, split, 'rgb', f'{name}.jpg'), bgr, '.jpg',
@@ -353,6 +377,7 @@ def make_synthetic_rgbd(out: str,
         generator='dynmm_plugins.datasets.synthetic_rgbd',
         layout=layout, seed=seed, num_train=num_train, num_test=num_test, num_val=num_val, height=height,
         width=width, depth_only_ratio=depth_only_ratio, max_objects=max_objects,
+        rgb_scene_depth=rgb_scene_depth,
         background_classes={str(WALL): 'wall', str(FLOOR): 'floor'},
         wall_mm=list(WALL_MM), floor_bottom_mm=list(FLOOR_BOTTOM_MM),
         object_classes={

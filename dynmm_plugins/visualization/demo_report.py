@@ -46,24 +46,28 @@ TARGET_TEXT = {
 
 def ensure_synthetic_data(root: str, num_train: int, num_test: int, seed: int = 0,
                           height: int = 120, width: int = 160, progress: bool = True,
-                          num_val: int = 0) -> bool:
+                          num_val: int = 0, rgb_scene_depth: str = 'objects') -> bool:
     """Write the synthetic RGB-D set to ``root`` unless an identical one is there.
 
-    Returns True if it was (re)generated, False if the existing one was kept.
+    ``rgb_scene_depth`` is the generator's (``'background'``: objects of 'rgb'
+    scenes do not show in depth). Returns True if it was (re)generated, False if
+    the existing one was kept.
     """
     params = osp.join(root, 'synthetic_rgbd.json')
     want = dict(num_train=num_train, num_test=num_test, num_val=num_val, seed=seed,
-                height=height, width=width)
+                height=height, width=width, rgb_scene_depth=rgb_scene_depth)
     if osp.isfile(params) and osp.isfile(osp.join(root, 'scene_kinds.json')):
         with open(params) as f:
             have = json.load(f)
         have.setdefault('num_val', 0)
+        have.setdefault('rgb_scene_depth', 'objects')  # sets written before the option
         if all(have.get(k) == v for k, v in want.items()) and 'depth_mm' in str(have):
             return False
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
     # the demo's own data folder: regenerating a set of other parameters is intended
     make_synthetic_rgbd(root, num_train=num_train, num_test=num_test, num_val=num_val,
-                        height=height, width=width, seed=seed, progress=progress, overwrite=True)
+                        height=height, width=width, seed=seed, progress=progress, overwrite=True,
+                        rgb_scene_depth=rgb_scene_depth)
     return True
 
 

@@ -204,3 +204,27 @@ def test_rejects_bad_arguments(tmp_path):
         make_synthetic_rgbd(str(tmp_path), num_train=0, num_test=0)
     with pytest.raises(ValueError, match='num_val'):
         make_synthetic_rgbd(str(tmp_path), num_val=-1)
+    with pytest.raises(ValueError, match='rgb_scene_depth'):
+        make_synthetic_rgbd(str(tmp_path), rgb_scene_depth='flat')
+
+
+def test_rgb_scene_depth_background_hides_objects_from_depth_in_rgb_scenes_only(tmp_path):
+    """The demo's set: 'rgb' scene objects leave depth as wall and floor; nothing else changes."""
+    from dynmm_plugins.datasets.synthetic_rgbd import render_scene
+    top = max(hi for _, _, (_, hi) in OBJECT_CLASSES.values())
+    for index in range(6):
+        rgb_objects, rgb_flat = (render_scene(np.random.default_rng([0, index]), H, W, 'rgb',
+                                              rgb_scene_depth=mode) for mode in ('objects', 'background'))
+        for key in ('rgb', 'labels_40', 'labels_13'):
+            assert np.array_equal(rgb_objects[key], rgb_flat[key]), key
+        is_obj = ~np.isin(rgb_flat['labels_40'], [1, 2])
+        assert is_obj.any()
+        assert np.array_equal(rgb_objects['depth'][~is_obj], rgb_flat['depth'][~is_obj])
+        assert rgb_objects['depth'][is_obj].max() <= top + 20  # in front, as in 'depth' scenes
+        assert rgb_flat['depth'].min() > top + 100  # wall and floor only: no object in depth
+        depth_scene = [render_scene(np.random.default_rng([1, index]), H, W, 'depth', rgb_scene_depth=mode)
+                       for mode in ('objects', 'background')]
+        assert all(np.array_equal(depth_scene[0][k], depth_scene[1][k]) for k in depth_scene[0])
+    make_synthetic_rgbd(str(tmp_path), num_train=2, num_test=1, height=H, width=W,
+                        rgb_scene_depth='background')
+    assert json.loads((tmp_path / 'synthetic_rgbd.json').read_text())['rgb_scene_depth'] == 'background'

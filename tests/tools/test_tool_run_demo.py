@@ -136,13 +136,16 @@ def test_demo_arguments(capsys):
     args = demo.parse_args([])
     assert args.out == 'work_dirs/demo' and args.seeds == [0] and args.size == (64, 96)
     assert args.threads == 1 and args.modes == [0, 1, 2] and args.levels == [0.0, 0.5, 1.0]
+    assert len(args.lambdas) > 1 and args.jobs == 2  # lambda chosen on val; RGB-only beside
+    assert demo.parse_args(['--lambda', '0.3']).lambdas == [0.3]
     quick = demo.parse_args(['--quick', '--iters', '5'])
     assert quick.out == 'work_dirs/demo_quick' and quick.iters == 5 and quick.num_train < args.num_train
     for key in demo.CONFIGS:
         assert osp.isfile(demo.config_path(demo.CONFIGS[key]))
     for bad, word in ((['--iters', '0'], '--iters'), (['--size', '100', '128'], 'multiple of 32'),
                       (['--levels', '2'], 'level'), (['--seeds', '1', '1'], '--seeds'),
-                      (['--lambda', '0.1', '--tune-lambdas', '0.2'], 'exclude')):
+                      (['--lambda', '0.1', '--tune-lambdas', '0.2'], 'exclude'),
+                      (['--jobs', '0'], '--jobs')):
         with pytest.raises(SystemExit) as exc:
             demo.parse_args(bad)
         assert exc.value.code == 2
@@ -248,3 +251,31 @@ def test_quick_demo_writes_a_complete_finite_report(tmp_path):
     lines = (report / 'robustness.csv').read_text().splitlines()
     assert len(lines) == 1 + len(summary['robustness']['rows'])
     assert np.isfinite([r['miou_mean'] for r in summary['robustness']['rows']]).all()
+
+
+def test_dynmm_phases_random_network_then_gate_alone(tmp_path):
+    """DynMM's two demo phases: random branches for every iteration, then the gate alone."""
+    from dynmm_plugins.apis.model_loading import build_model
+    from dynmm_plugins.core import GateSchedule
+    demo = load_tool('run_demo')
+    data = str(tmp_path / 'data')
+    ensure_synthetic_data(data, 2, 2, height=64, width=64, progress=False)
+    args = demo.parse_args(['--size', '64', '64'])
+    trainer = demo.Trainer(args, data, str(tmp_path / 'work'), seed=0)
+    for phase, iters in (('random', 150), ('gate', 100)):
+        cfg = trainer.config('dynmm', iters, str(tmp_path / phase), loss_ratio=2.0, phase=phase)
+        hook = next(h for h in cfg.custom_hooks if h['type'] == 'DynMMGateScheduleHook')
+        schedule = GateSchedule(hook['temp'], hook['end_temp'], hook['epoch_ini'], hook['epoch_hard'])
+        phases = [schedule.phase(i // hook['iters_per_epoch']) for i in range(iters)]
+        model = build_model(cfg)
+        trainable = {n.split('.')[1] for n, p in model.named_parameters() if p.requires_grad}
+        if phase == 'random':
+            assert set(phases) == {'random'} and len(trainable) > 1
+        else:
+            hard_from = phases.index('hard')
+            assert set(phases[:hard_from]) == {'soft'} and set(phases[hard_from:]) == {'hard'}
+            assert 0.7 * iters <= hard_from <= 0.8 * iters
+            assert trainable == {'gate'}, trainable
+            assert model.loss_resource.loss_weight == 2.0
+    with pytest.raises(ValueError, match='phase'):
+        demo.set_dynmm_phase(cfg, 'soft', 10)
