@@ -235,6 +235,29 @@ def test_benchmark_tool_times_every_branch_and_a_mixed_batch(deployed, tmp_path)
     assert rows['onnx branch 4']['latency_ratio'] == 1.0
 
 
+
+def test_benchmark_tool_checks_every_speed_target_in_one_run(deployed, tmp_path):
+    bench = load_tool('benchmark_onnx')
+    out = str(tmp_path / 'speed.json')
+    argv = [deployed['dir'], '--threads', '1', '--repeats', '1', '--warmup', '0', '--no-progress',
+            '--config', deployed['config'], '--checkpoint', deployed['checkpoint'],
+            '--pytorch-branches', '--fuse-conv-bn', '--out', out]
+    assert run_tool(bench.main, argv, prog=bench.PROG) == 0
+    with open(out) as f:
+        result = json.load(f)
+    rows = {r['name']: r for r in result['rows']}
+    assert {f'pytorch branch {k}' for k in range(5)} | {'pytorch mixed', 'onnx mixed'} <= set(rows)
+    targets = result['targets']
+    expected = {f'{kind} branch {k}: latency ratio / GFLOPs ratio' for kind in ('onnx', 'pytorch')
+                for k in range(4)}
+    expected |= {f'{kind} mixed: latency ratio / GFLOPs ratio' for kind in ('onnx', 'pytorch')}
+    assert set(targets) == expected | {'onnx branch 0 / reference implementation'}
+    assert targets['onnx mixed: latency ratio / GFLOPs ratio']['limit'] == 1.1
+    assert targets['onnx branch 2: latency ratio / GFLOPs ratio']['value'] == pytest.approx(
+        rows['onnx branch 2']['latency_ratio'] / rows['onnx branch 2']['gflops_ratio'])
+    assert all(t['met'] == (t['value'] <= t['limit']) for t in targets.values())
+    assert result['all_targets_met'] == all(t['met'] for t in targets.values())
+
 def test_tools_refuse_bad_flags(deployed, capsys):
     bench = load_tool('benchmark_onnx')
     with pytest.raises(SystemExit) as info:
