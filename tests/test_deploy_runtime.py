@@ -220,6 +220,17 @@ def test_eval_tool_refuses_another_checkpoint_and_other_classes(deployed, tmp_pa
     assert 'differ from the exported model' in error_line(capsys)
 
 
+
+def test_eval_tool_refuses_images_of_another_size_than_exported(deployed, tmp_path, capsys):
+    from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
+    data = str(tmp_path / 'larger')
+    make_synthetic_rgbd(data, num_train=1, num_test=1, num_val=0, height=96, width=128)
+    argv = [deployed['dir'], deployed['config'], '--split', 'test', '--no-progress', '--cfg-options',
+            f'test_dataloader.dataset.data_root={data}', 'test_dataloader.num_workers=0']
+    assert run_tool(EVAL.main, argv, prog=EVAL.PROG) == 2
+    line = error_line(capsys)
+    assert '(96, 128) differs from the exported input size (64, 96)' in line
+
 def test_benchmark_tool_times_every_branch_and_a_mixed_batch(deployed, tmp_path):
     bench = load_tool('benchmark_onnx')
     out = str(tmp_path / 'bench.json')
