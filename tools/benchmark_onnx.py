@@ -10,15 +10,23 @@ alike). Rows:
   (grouped by branch, each group on its own graph), per image, next to the
   FLOP-proportional ideal ``latency(branch 4) x mean GFLOPs ratio``;
 - with ``--config``: the reference DynMM inference in PyTorch eager (every stage
-  of both encoders and every fusion computed, the branch selected afterwards) on
-  the same branch-0 batch; with ``--pytorch-branches`` also every PyTorch eager
-  branch (``--fuse-conv-bn``: with BatchNorm folded).
+  of both encoders and every fusion computed, the branch selected afterwards,
+  BatchNorm kept: the reference's own inference) on the same branch-0 batch; with
+  ``--pytorch-branches`` also every PyTorch eager branch and the mixed batch
+  through the hard-gate path (``--fuse-conv-bn``: those with BatchNorm folded).
 
-Example (the README's numbers)::
+The summary (printed, and ``targets`` in the JSON) checks the deployment targets:
+latency(k) / latency(last) <= 1.05 x its GFLOPs ratio for every branch (ONNX, and
+PyTorch with ``--pytorch-branches``), the mixed batch within 1.1x of the
+FLOP-proportional ideal, ONNX branch 0 <= 0.65x the reference's time.
+
+Example (all speed targets in one run; the README's numbers)::
 
     python tools/benchmark_onnx.py work_dirs/deploy/dynmm_r34 --threads 2 --repeats 10 \\
-        --config mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py
+        --config mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py \\
+        --pytorch-branches --fuse-conv-bn --out work_dirs/deploy/speed.json
 """
+import copy
 import importlib.util
 import sys
 from typing import Optional, Sequence
@@ -68,6 +76,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from dynmm_plugins.analysis.latency import (
         compute_all_and_select,
+        forced_branches,
         load_average,
         mixed_assignment,
         time_interleaved,
@@ -75,6 +84,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from dynmm_plugins.deploy import OnnxDynMM, fold_batchnorm
     from dynmm_plugins.visualization.report import text_table, write_json
     torch.set_num_threads(args.threads)
+
+    def forced_branches_forward(model, inputs, branches):
+        with forced_branches(model, branches):
+            return model._forward(inputs)
     runtime = OnnxDynMM(args.deploy_dir, providers=args.providers, threads=args.threads)
     if not runtime.is_dynamic:
         raise ValueError(f'{args.deploy_dir} holds a static export: there are no branches to compare')
@@ -89,27 +102,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     torch_gflops = {}
     if args.config:
         from dynmm_plugins.apis.model_loading import load_model
-        model, _ = load_model(args.config, args.checkpoint, args.cfg_options, 'cpu')
-        if args.fuse_conv_bn:
+        reference, _ = load_model(args.config, args.checkpoint, args.cfg_options, 'cpu')
+        model = reference
+        if args.fuse_conv_bn:  # the reference keeps its BatchNorms: it is the reference's inference
+            model = copy.deepcopy(reference)
             fold_batchnorm(model)
         xt = torch.from_numpy(x)
         fns['pytorch reference (compute all + select), branch 0'] = \
-            lambda: compute_all_and_select(model, xt, [0] * args.batch_size)
+            lambda: compute_all_and_select(reference, xt, [0] * args.batch_size)
 
         def eager(k):
             def run():
                 with model.gate_override('fixed', branch=k):
                     return model._forward(xt)
             return run
-        for k in range(nb if args.pytorch_branches else 0):
-            fns[f'pytorch branch {k}'] = eager(k)
+        if args.pytorch_branches:
+            for k in range(nb):
+                fns[f'pytorch branch {k}'] = eager(k)
+            xmt = torch.from_numpy(xm)
+            fns['pytorch mixed'] = lambda: forced_branches_forward(model, xmt, mixed)
         torch_gflops = model.branch_costs((h, w))['total']
     load_before = load_average()
     timings = time_interleaved(fns, args.repeats, args.warmup, 'cpu', progress=not args.no_progress)
     load_after = load_average()
 
     def per_image(name):
-        n = nb if name == 'onnx mixed' else args.batch_size
+        n = nb if name.endswith(' mixed') else args.batch_size
         return 1e3 * timings[name]['median_s'] / n
 
     rows = []
@@ -121,11 +139,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             rows.append(dict(name=name, per_image_ms=per_image(name), gflops=table[k],
                              gflops_ratio=table[k] / table[-1],
                              latency_ratio=per_image(name) / per_image(base)))
-        elif name == 'onnx mixed':
-            ratio = float(np.mean([gflops[k] / gflops[-1] for k in mixed]))
-            rows.append(dict(name=name, per_image_ms=per_image(name), gflops=ratio * gflops[-1],
+        elif name.endswith(' mixed'):
+            kind = name.split()[0]
+            table = gflops if kind == 'onnx' else torch_gflops
+            ratio = float(np.mean([table[k] / table[-1] for k in mixed]))
+            rows.append(dict(name=name, per_image_ms=per_image(name), gflops=ratio * table[-1],
                              gflops_ratio=ratio,
-                             latency_ratio=per_image(name) / per_image(f'onnx branch {nb - 1}')))
+                             latency_ratio=per_image(name) / per_image(f'{kind} branch {nb - 1}')))
         else:
             rows.append(dict(name=name, per_image_ms=per_image(name), gflops=torch_gflops[-1],
                              gflops_ratio=1.0, latency_ratio=None))
@@ -150,8 +170,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         summary['onnx_branch0_over_reference'] = per_image('onnx branch 0') / ref
         print(f'onnx branch 0 takes {summary["onnx_branch0_over_reference"]:.3f}x the reference '
               "implementation's time on the same input")
+    targets = speed_targets(rows, summary)
+    for name, target in targets.items():
+        print(f'target {name}: {target["value"]:.3f} <= {target["limit"]} '
+              f'{"met" if target["met"] else "NOT met"}')
     if args.out:
         print('wrote ' + write_json(dict(deploy_dir=args.deploy_dir, rows=rows, summary=summary,
+                                          targets=targets, all_targets_met=all(
+                                              t['met'] for t in targets.values()),
                                           threads=args.threads, batch_size=args.batch_size,
                                           repeats=args.repeats, warmup=args.warmup,
                                           onnxruntime=onnxruntime.__version__,
@@ -160,6 +186,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                           load_average_before=load_before,
                                           load_average_after=load_after), args.out))
     return 0
+
+
+# the issue's deployment targets: each latency ratio over its GFLOPs ratio, and ONNX
+# branch 0 against the reference implementation
+BRANCH_LIMIT, MIXED_LIMIT, REFERENCE_LIMIT = 1.05, 1.1, 0.65
+
+
+def speed_targets(rows, summary) -> dict:
+    """Each target's value, limit and whether it is met, by name."""
+    targets = {}
+    for row in rows:
+        over = row['latency_over_gflops_ratio']
+        if over is None or row['gflops_ratio'] == 1.0 and not row['name'].endswith(' mixed'):
+            continue  # the reference row, and the last branch against itself
+        limit = MIXED_LIMIT if row['name'].endswith(' mixed') else BRANCH_LIMIT
+        targets[f'{row["name"]}: latency ratio / GFLOPs ratio'] = dict(
+            value=over, limit=limit, met=bool(over <= limit))
+    if 'onnx_branch0_over_reference' in summary:
+        value = summary['onnx_branch0_over_reference']
+        targets['onnx branch 0 / reference implementation'] = dict(
+            value=value, limit=REFERENCE_LIMIT, met=bool(value <= REFERENCE_LIMIT))
+    return targets
 
 
 if __name__ == '__main__':

@@ -8,7 +8,7 @@ import torch.nn as nn
 pytest.importorskip('mmseg')
 
 from helpers.deploy_setup import randomise_batchnorm  # noqa: E402
-from dynmm_plugins.deploy.folding import find_conv_bn_pairs, fold_batchnorm  # noqa: E402
+from dynmm_plugins.deploy.folding import find_conv_bn_pairs, fold_batchnorm, fold_conv_bn_  # noqa: E402
 from helpers.tiny_dynmm import build_tiny  # noqa: E402
 
 SIZE = (64, 96)
@@ -47,6 +47,33 @@ def test_folding_needs_eval_mode(tiny):
     with pytest.raises(ValueError, match='eval mode'):
         fold_batchnorm(tiny)
 
+
+
+def test_the_fold_is_exact_in_float64_so_float32_differences_are_rounding(tiny):
+    # a float64 network folds to the same function up to float64 rounding: what a
+    # float32 export differs by is float32 arithmetic, not the fold
+    tiny.double()
+    x = torch.randn(2, 4, *SIZE, dtype=torch.float64)
+    before = _outputs(tiny, x)
+    fold_batchnorm(tiny)
+    for a, b in zip(before, _outputs(tiny, x)):
+        assert (a - b).abs().max() < 1e-10 * max(1.0, float(a.abs().max()))
+
+
+def test_folded_float32_weights_are_the_float64_fold_rounded_once():
+    conv, bn = nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4).eval()
+    with torch.no_grad():  # badly conditioned statistics: tiny variances, large means
+        bn.running_var.copy_(torch.tensor([1e-6, 3e-5, 0.7, 2e3]))
+        bn.running_mean.copy_(torch.tensor([1e3, -5.0, 0.1, 7e2]))
+        bn.weight.copy_(torch.tensor([0.3, 1.7, -2.0, 0.01]))
+        bn.bias.copy_(torch.tensor([0.5, -0.25, 3.0, 1e-3]))
+    w64 = conv.weight.detach().double()
+    scale = bn.running_var.double().add(bn.eps).rsqrt() * bn.weight.detach().double()
+    expected_w = (w64 * scale.reshape(-1, 1, 1, 1)).float()
+    expected_b = (bn.bias.detach().double() - bn.running_mean.double() * scale).float()
+    fold_conv_bn_(conv, bn)
+    assert conv.weight.dtype == torch.float32 and conv.bias.dtype == torch.float32
+    assert torch.equal(conv.weight, expected_w) and torch.equal(conv.bias, expected_b)
 
 class _Reordered(nn.Module):
     """BatchNorm registered before its conv, plus a conv whose output no BatchNorm reads."""

@@ -220,6 +220,17 @@ def test_eval_tool_refuses_another_checkpoint_and_other_classes(deployed, tmp_pa
     assert 'differ from the exported model' in error_line(capsys)
 
 
+
+def test_eval_tool_refuses_images_of_another_size_than_exported(deployed, tmp_path, capsys):
+    from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
+    data = str(tmp_path / 'larger')
+    make_synthetic_rgbd(data, num_train=1, num_test=1, num_val=0, height=96, width=128)
+    argv = [deployed['dir'], deployed['config'], '--split', 'test', '--no-progress', '--cfg-options',
+            f'test_dataloader.dataset.data_root={data}', 'test_dataloader.num_workers=0']
+    assert run_tool(EVAL.main, argv, prog=EVAL.PROG) == 2
+    line = error_line(capsys)
+    assert '(96, 128) differs from the exported input size (64, 96)' in line
+
 def test_benchmark_tool_times_every_branch_and_a_mixed_batch(deployed, tmp_path):
     bench = load_tool('benchmark_onnx')
     out = str(tmp_path / 'bench.json')
@@ -234,6 +245,29 @@ def test_benchmark_tool_times_every_branch_and_a_mixed_batch(deployed, tmp_path)
     assert rows['onnx mixed']['gflops_ratio'] == pytest.approx(np.mean(gflops) / gflops[4])
     assert rows['onnx branch 4']['latency_ratio'] == 1.0
 
+
+
+def test_benchmark_tool_checks_every_speed_target_in_one_run(deployed, tmp_path):
+    bench = load_tool('benchmark_onnx')
+    out = str(tmp_path / 'speed.json')
+    argv = [deployed['dir'], '--threads', '1', '--repeats', '1', '--warmup', '0', '--no-progress',
+            '--config', deployed['config'], '--checkpoint', deployed['checkpoint'],
+            '--pytorch-branches', '--fuse-conv-bn', '--out', out]
+    assert run_tool(bench.main, argv, prog=bench.PROG) == 0
+    with open(out) as f:
+        result = json.load(f)
+    rows = {r['name']: r for r in result['rows']}
+    assert {f'pytorch branch {k}' for k in range(5)} | {'pytorch mixed', 'onnx mixed'} <= set(rows)
+    targets = result['targets']
+    expected = {f'{kind} branch {k}: latency ratio / GFLOPs ratio' for kind in ('onnx', 'pytorch')
+                for k in range(4)}
+    expected |= {f'{kind} mixed: latency ratio / GFLOPs ratio' for kind in ('onnx', 'pytorch')}
+    assert set(targets) == expected | {'onnx branch 0 / reference implementation'}
+    assert targets['onnx mixed: latency ratio / GFLOPs ratio']['limit'] == 1.1
+    assert targets['onnx branch 2: latency ratio / GFLOPs ratio']['value'] == pytest.approx(
+        rows['onnx branch 2']['latency_ratio'] / rows['onnx branch 2']['gflops_ratio'])
+    assert all(t['met'] == (t['value'] <= t['limit']) for t in targets.values())
+    assert result['all_targets_met'] == all(t['met'] for t in targets.values())
 
 def test_tools_refuse_bad_flags(deployed, capsys):
     bench = load_tool('benchmark_onnx')
