@@ -1,7 +1,7 @@
 # DynMM's additions to a static dual-stream model (DynMMDualStreamBackbone): the gate,
-# the resource loss, the gate modes and DDP's setting, shared by the 480x640 DynMM
-# configs in mmseg_configs/dual_stream/. The gate picks, per image, after how many of
-# the backbone's stages depth stops being fused (branch k fuses it after the first k);
+# the resource loss, the gate modes and DDP's setting, shared by every DynMM config in
+# mmseg_configs/dual_stream/ (480x640 and synthetic). The gate picks, per image, after
+# how many of the backbone's stages depth stops being fused (branch k fuses it after the first k);
 # the depth backbone's later stages are then not run. Training minimises
 #   seg_loss + loss_ratio * max(0, E[depth-stream GFLOPs] - flop_budget).
 #
