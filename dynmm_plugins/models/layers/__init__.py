@@ -3,6 +3,8 @@ from .fusion import AddFusion, SEAddFusion, SqueezeExcitation, build_fusion, fus
 from .learned_upsample import LearnedUpsample
 from .resnet_blocks import BasicBlock, Bottleneck, NonBottleneck1D
 from .resnet_encoder import ResNetEncoder
+from .separable_max_pool import SeparableMaxPool2d
 
 __all__ = ['AddFusion', 'SEAddFusion', 'SqueezeExcitation', 'build_fusion', 'fuse_with_probability', 'LearnedUpsample',
-           'BasicBlock', 'Bottleneck', 'NonBottleneck1D', 'ResNetEncoder']
+           'BasicBlock', 'Bottleneck', 'NonBottleneck1D', 'ResNetEncoder',
+           'SeparableMaxPool2d']

@@ -25,5 +25,8 @@ class LearnedUpsample(nn.Module):
 
     def forward(self, x):
         """Forward function."""
-        size = (x.shape[2] * 2, x.shape[3] * 2)
-        return self.conv(F.interpolate(x, size, mode='nearest'))
+        # A constant scale (not a size computed from x.shape) keeps the ONNX Resize's
+        # scales a constant under a dynamic batch axis, which lets onnxruntime run it in
+        # its blocked NCHWc layout instead of converting the layout there and back
+        # (about 6% of a branch's time at 480x640). Same values as size=(2H, 2W).
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode='nearest'))

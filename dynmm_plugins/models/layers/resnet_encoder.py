@@ -3,6 +3,7 @@ import torch.nn as nn
 from mmcv.cnn import build_activation_layer, build_norm_layer
 
 from .resnet_blocks import RESNET_BLOCKS
+from .separable_max_pool import SeparableMaxPool2d
 
 # Variants are data: blocks per stage and the block used.
 RESNET_ARCH = {
@@ -44,7 +45,7 @@ class ResNetEncoder(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
         self.bn1 = build_norm_layer(norm_cfg, 64)[1]
         self.act = build_activation_layer(act_cfg)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.maxpool = SeparableMaxPool2d(3, 2, 1)
 
         self.out_channels = []
         channels_in = 64
