@@ -7,7 +7,10 @@
 # times, interleaved round by round on onnxruntime and PyTorch eager, CPU, THREADS threads
 # (default 2), batch 1: every ONNX branch and a mixed batch of one image per branch against
 # their GFLOPs ratios, ONNX branch 0 against the reference implementation (PyTorch, compute
-# all + select, BatchNorm kept), and every PyTorch eager branch with BatchNorm folded.
+# all + select, BatchNorm kept), and every PyTorch eager branch with BatchNorm folded. The
+# process keeps freed memory (--keep-freed-memory: glibc's malloc neither unmaps nor trims),
+# so PyTorch, the reference included, does not page-fault its large tensors on every
+# forward; onnxruntime has its own arena either way.
 # Result: OUT_DIR/speed.json ("targets", "all_targets_met", load averages before and after).
 # Latency does not depend on the weights: without CHECKPOINT the config's initial weights,
 # with BatchNorm statistics accumulated on a few random batches, are used. Needs the
@@ -51,5 +54,5 @@ fi
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime)"
 "$PYTHON" tools/export_onnx.py "$CONFIG" "$CKPT" --out "$OUT/onnx" --shape 480 640 "${OPTS[@]}"
 "$PYTHON" tools/benchmark_onnx.py "$OUT/onnx" --threads "$THREADS" --repeats "$REPEATS" \
-    --warmup "$WARMUP" --config "$CONFIG" --checkpoint "$CKPT" --pytorch-branches --fuse-conv-bn \
+    --warmup "$WARMUP" --config "$CONFIG" --checkpoint "$CKPT" --pytorch-branches --fuse-conv-bn --keep-freed-memory \
     --no-progress --out "$OUT/speed.json" "${OPTS[@]}"

@@ -26,9 +26,11 @@ from typing import Optional, Sequence
 from dynmm_plugins.utils.cli import (
     ArgumentParser,
     add_budget_arg,
+    add_inference_args,
     add_model_args,
     add_run_args,
     add_shape_arg,
+    apply_inference_args,
     check_common_args,
     check_output_file,
     run_tool,
@@ -51,8 +53,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                            'branch fractions')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--no-static', action='store_true', help='skip the static ESANet model')
-    parser.add_argument('--fuse-conv-bn', action='store_true',
-                        help='fold BatchNorm into the convolutions first (inference as deployed)')
+    add_inference_args(parser)
     parser.add_argument('--out', help='write the numbers as JSON to this file')
     add_run_args(parser)
     return check_common_args(parser, parser.parse_args(argv),
@@ -193,11 +194,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     size = tuple(args.shape) if args.shape else tuple(model.cost_input_size)
     mixed_bs = args.mixed_batch_size or max(args.batch_size, model.num_branches)
     static = None if args.no_static else static_variant(cfg, device)
-    if args.fuse_conv_bn:
-        from dynmm_plugins.deploy.folding import fold_batchnorm
-        for m in (model, static):
-            if m is not None:
-                fold_batchnorm(m)
+    apply_inference_args(args, (model, static))
     load_before = load_average()
     result = run_benchmark(model, size, args.batch_size, mixed_bs, args.repeats, args.warmup,
                            device, static, progress=not args.no_progress, budget=budget)
@@ -207,7 +204,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'{args.config}\ndevice: {dev}; input {args.batch_size}x4x{size[0]}x{size[1]} '
           f'(mixed batches: {mixed_bs}, branches {result["mixed_assignment"]}); median of '
           f'{args.repeats} runs after {args.warmup} warm-up, interleaved'
-          f'{"; BatchNorm folded" if args.fuse_conv_bn else ""}; load average '
+          f'{"; BatchNorm folded" if args.fuse_conv_bn else ""}'
+          f'{"; freed memory kept" if args.keep_freed_memory else ""}; load average '
           f'before {load_before}, after {load_after}')
     header = ['run', 'batch', 'ms/batch', 'ms/image', 'images/s', 'GFLOPs/image',
               'GFLOPs / branch 4', 'latency / branch 4']
@@ -225,7 +223,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.out:
         result.update(config=args.config, device=dev, input_size=list(size),
                       batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,
-                      fuse_conv_bn=args.fuse_conv_bn,
+                      fuse_conv_bn=args.fuse_conv_bn, keep_freed_memory=args.keep_freed_memory,
                       load_average_before=load_before, load_average_after=load_after)
         print(f'wrote {write_json(result, args.out)}')
     return 0

@@ -31,7 +31,13 @@ import importlib.util
 import sys
 from typing import Optional, Sequence
 
-from dynmm_plugins.utils.cli import ArgumentParser, add_cfg_options, run_tool
+from dynmm_plugins.utils.cli import (
+    ArgumentParser,
+    add_cfg_options,
+    add_inference_args,
+    apply_inference_args,
+    run_tool,
+)
 
 PROG = 'benchmark_onnx.py'
 
@@ -50,8 +56,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--checkpoint', help='weights of --config (latency does not depend on them)')
     parser.add_argument('--pytorch-branches', action='store_true',
                         help='also time every branch of --config in PyTorch eager')
-    parser.add_argument('--fuse-conv-bn', action='store_true',
-                        help='fold BatchNorm into the convolutions of the PyTorch model')
+    add_inference_args(parser)  # for the PyTorch model; the reference keeps BatchNorm
     parser.add_argument('--out', help='write the numbers as JSON to this file')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     add_cfg_options(parser)
@@ -61,8 +66,9 @@ def parse_args(argv: Optional[Sequence[str]] = None):
             parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
     if args.warmup < 0:
         parser.error(f'--warmup must be >= 0, got {args.warmup}')
-    if (args.checkpoint or args.fuse_conv_bn or args.pytorch_branches) and not args.config:
-        parser.error('--checkpoint, --fuse-conv-bn and --pytorch-branches need --config')
+    if (args.checkpoint or args.fuse_conv_bn or args.keep_freed_memory or args.pytorch_branches) \
+            and not args.config:
+        parser.error('--checkpoint, --fuse-conv-bn, --keep-freed-memory and --pytorch-branches need --config')
     if importlib.util.find_spec('onnxruntime') is None:
         parser.error('onnxruntime not installed: pip install "dynmm[deploy]"')
     return args
@@ -81,7 +87,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         mixed_assignment,
         time_interleaved,
     )
-    from dynmm_plugins.deploy import OnnxDynMM, fold_batchnorm
+    from dynmm_plugins.deploy import OnnxDynMM
     from dynmm_plugins.visualization.report import text_table, write_json
     torch.set_num_threads(args.threads)
 
@@ -103,10 +109,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.config:
         from dynmm_plugins.apis.model_loading import load_model
         reference, _ = load_model(args.config, args.checkpoint, args.cfg_options, 'cpu')
-        model = reference
-        if args.fuse_conv_bn:  # the reference keeps its BatchNorms: it is the reference's inference
-            model = copy.deepcopy(reference)
-            fold_batchnorm(model)
+        # the reference keeps its BatchNorms: it is the reference's inference
+        model = copy.deepcopy(reference) if args.fuse_conv_bn else reference
+        apply_inference_args(args, [model])
         xt = torch.from_numpy(x)
         fns['pytorch reference (compute all + select), branch 0'] = \
             lambda: compute_all_and_select(reference, xt, [0] * args.batch_size)
@@ -183,6 +188,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                           onnxruntime=onnxruntime.__version__,
                                           torch=torch.__version__, config=args.config,
                                           fuse_conv_bn=args.fuse_conv_bn,
+                                          keep_freed_memory=args.keep_freed_memory,
                                           load_average_before=load_before,
                                           load_average_after=load_after), args.out))
     return 0

@@ -31,8 +31,10 @@ from dynmm_plugins.utils.cli import (
     ArgumentParser,
     DynMMUserError,
     add_budget_arg,
+    add_inference_args,
     add_model_args,
     add_run_args,
+    apply_inference_args,
     argparse_type,
     check_common_args,
     check_device,
@@ -69,9 +71,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--per-kind-miou', action='store_true',
                         help="also the mIoU of each scene kind (needs 'scene_kind' in the "
                              'metainfo, as the synthetic set has)')
-    parser.add_argument('--fuse-conv-bn', action='store_true',
-                        help='fold BatchNorm into the convolutions of every model (faster, '
-                             'same predictions up to float rounding)')
+    add_inference_args(parser)  # applied to every model
     add_run_args(parser, 'no progress bars')
     args = check_common_args(parser, parser.parse_args(argv), at_least=dict(num_runs=1))
     noisy = [level for level in args.noise if level > 0]
@@ -137,9 +137,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     models, labels, infos, cfg = [], [], [], None
     for i, (config, checkpoint) in enumerate(specs):
         model, model_cfg = load_model(config, checkpoint, args.cfg_options, device)
-        if args.fuse_conv_bn:
-            from dynmm_plugins.deploy.folding import fold_batchnorm
-            fold_batchnorm(model)
+        apply_inference_args(args, [model])
         if i == 0:
             gate = configure_gate(model, hard=args.hard, baseline=args.baseline)
             cfg = model_cfg

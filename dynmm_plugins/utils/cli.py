@@ -42,6 +42,32 @@ def add_shape_arg(parser: argparse.ArgumentParser) -> None:
                         help="input size (default: the model's cost_input_size)")
 
 
+def add_inference_args(parser: argparse.ArgumentParser) -> None:
+    """``--fuse-conv-bn`` and ``--keep-freed-memory``: PyTorch inference as deployed.
+
+    A tool applies them with :func:`apply_inference_args` after loading its models.
+    """
+    parser.add_argument('--fuse-conv-bn', action='store_true',
+                        help='fold BatchNorm into the convolutions first (inference as deployed; '
+                             'the same outputs up to float rounding)')
+    parser.add_argument('--keep-freed-memory', action='store_true',
+                        help="keep freed memory in the process (glibc's malloc: no mmap, no trim), so "
+                             'large feature maps are not page-faulted in anew on every forward '
+                             '(CPU inference)')
+
+
+def apply_inference_args(args: argparse.Namespace, models: Sequence) -> None:
+    """Apply :func:`add_inference_args`'s flags to ``models`` (None entries are skipped)."""
+    if args.keep_freed_memory:
+        from dynmm_plugins.deploy.cpu_allocator import keep_freed_memory
+        keep_freed_memory()
+    if args.fuse_conv_bn:
+        from dynmm_plugins.deploy.folding import fold_batchnorm
+        for model in models:
+            if model is not None:
+                fold_batchnorm(model)
+
+
 def add_run_args(parser: argparse.ArgumentParser, progress: str = 'no progress bar') -> None:
     """``--device``, ``--no-progress`` and ``--cfg-options``: how and where the model runs."""
     parser.add_argument('--device', default=None, help='cpu or cuda (default: cuda if available)')
