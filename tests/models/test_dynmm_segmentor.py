@@ -189,3 +189,45 @@ def test_freeze_all_but_gate():
     frozen = build_tiny(freeze_all_but_gate=True)
     trainable = {n for n, p in frozen.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith('backbone.gate.') for n in trainable)
+
+
+def test_freeze_gate_trains_the_network_under_the_gates_fixed_decisions():
+    torch.manual_seed(0)
+    model = build_tiny(freeze_gate=True)
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    # the gate and what computes its input (stems, stem fusion), nothing downstream
+    assert {n.split('.')[1] for n in frozen} == {'gate', 'rgb_encoder', 'depth_encoder', 'stem_fusion'}
+    assert any(n.startswith('backbone.gate.') for n in frozen)
+    assert not any('.layer' in n or n.startswith(('neck.', 'decode_head.')) for n in frozen)
+    x, branches = _inputs_on_distinct_branches(model)
+    model.train()
+    assert not model.backbone.gate.training and not model.backbone.rgb_encoder.bn1.training
+    assert model.backbone.rgb_encoder.stages[0].training and model.decode_head.training
+    model.set_gate('soft', 1.0)  # even a soft gate: training uses its hard decisions
+    frozen_before = {k: v.clone() for k, v in model.state_dict().items()
+                     if k.startswith(('backbone.gate.', 'backbone.stem_fusion.', 'backbone.depth_encoder.bn1.'))}
+    head_before = model.decode_head.conv_seg.weight.clone()
+
+    losses = model.loss(x, _batch(n=len(branches))['data_samples'])
+    # trained on exactly the gate's decisions, one-hot, without a resource loss
+    assert 'loss_resource' not in losses
+    assert torch.equal(model.last_gate_weights, torch.eye(5)[branches])
+    optim = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    optim.step()
+    assert model.backbone.gate.fc.weight.grad is None
+    assert not torch.equal(model.decode_head.conv_seg.weight, head_before)
+    state = model.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in frozen_before.items())  # BN statistics too
+    model.eval()
+    with torch.no_grad():
+        model(x, mode='tensor')
+    assert model.last_gate_weights.argmax(1).tolist() == branches
+
+
+def test_freeze_gate_needs_a_gate_and_excludes_freeze_all_but_gate():
+    with pytest.raises(ValueError, match='exclude each other'):
+        build_tiny(freeze_gate=True, freeze_all_but_gate=True)
+    with pytest.raises(ValueError, match='needs a gate'):
+        build_tiny(freeze_gate=True, loss_resource=None,
+                   backbone=dict(type='DynMMRGBDResNet', depth=18, block='BasicBlock', gate=None))

@@ -116,11 +116,14 @@ def test_all_finite_finds_nan_anywhere():
 
 def test_lambda_is_picked_on_val_by_the_stated_rule():
     demo = load_tool('run_demo')
-    static = dict(miou=80.0)
-    candidates = {0.1: dict(miou=80.5, gflops_per_image=0.9), 0.2: dict(miou=79.2, gflops_per_image=0.7),
-                  0.4: dict(miou=75.0, gflops_per_image=0.5)}
-    assert demo.pick_lambda(static, candidates) == 0.2  # cheapest within 1 point
-    assert demo.pick_lambda(dict(miou=90.0), candidates) == 0.1  # none close: most accurate
+    static = dict(miou=80.0, gflops_per_image=1.0)
+    candidates = {0.1: dict(miou=80.5, gflops_per_image=0.81), 0.2: dict(miou=79.2, gflops_per_image=0.7),
+                  0.4: dict(miou=79.3, gflops_per_image=0.5), 0.8: dict(miou=75.0, gflops_per_image=0.4)}
+    assert demo.pick_lambda(static, candidates) == 0.4  # most accurate within 0.8x static
+    candidates[0.2]['miou'] = 79.3
+    assert demo.pick_lambda(static, candidates) == 0.4  # a tie: the cheaper
+    # none within the compute target: the cheapest
+    assert demo.pick_lambda(dict(miou=80.0, gflops_per_image=0.4), candidates) == 0.8
 
 
 def test_synthetic_data_with_val_is_generated_once(tmp_path):
@@ -253,8 +256,9 @@ def test_quick_demo_writes_a_complete_finite_report(tmp_path):
     assert np.isfinite([r['miou_mean'] for r in summary['robustness']['rows']]).all()
 
 
-def test_dynmm_phases_random_network_then_gate_alone(tmp_path):
-    """DynMM's two demo phases: random branches for every iteration, then the gate alone."""
+def test_dynmm_phases_random_network_then_gate_alone_then_network_under_the_gate(tmp_path):
+    """DynMM's three demo phases: random branches for every iteration, then the gate
+    alone, then the network (not the gate) under the gate's hard decisions."""
     from dynmm_plugins.apis.model_loading import build_model
     from dynmm_plugins.core import GateSchedule
     demo = load_tool('run_demo')
@@ -262,7 +266,7 @@ def test_dynmm_phases_random_network_then_gate_alone(tmp_path):
     ensure_synthetic_data(data, 2, 2, height=64, width=64, progress=False)
     args = demo.parse_args(['--size', '64', '64'])
     trainer = demo.Trainer(args, data, str(tmp_path / 'work'), seed=0)
-    for phase, iters in (('random', 150), ('gate', 100)):
+    for phase, iters in (('random', 150), ('gate', 100), ('routed', 50)):
         cfg = trainer.config('dynmm', iters, str(tmp_path / phase), loss_ratio=2.0, phase=phase)
         hook = next(h for h in cfg.custom_hooks if h['type'] == 'DynMMGateScheduleHook')
         schedule = GateSchedule(hook['temp'], hook['end_temp'], hook['epoch_ini'], hook['epoch_hard'])
@@ -271,6 +275,11 @@ def test_dynmm_phases_random_network_then_gate_alone(tmp_path):
         trainable = {n.split('.')[1] for n, p in model.named_parameters() if p.requires_grad}
         if phase == 'random':
             assert set(phases) == {'random'} and len(trainable) > 1
+            assert not model.gate_frozen
+        elif phase == 'routed':
+            assert set(phases) == {'hard'} and model.gate_frozen
+            top = {n.split('.')[0] for n, p in model.named_parameters() if p.requires_grad}
+            assert top == {'backbone', 'neck', 'decode_head'} and 'gate' not in trainable
         else:
             hard_from = phases.index('hard')
             assert set(phases[:hard_from]) == {'soft'} and set(phases[hard_from:]) == {'hard'}

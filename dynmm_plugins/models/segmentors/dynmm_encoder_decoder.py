@@ -62,6 +62,9 @@ class DynMMEncoderDecoder(EncoderDecoder):
             GFLOPs are measured. Default: (480, 640).
         freeze_all_but_gate (bool): Train only the gate (DynMM's ``--freeze``).
             Default: False.
+        freeze_gate (bool): The opposite: keep the gate and the layers its input
+            comes from fixed, and train the rest of the network under the gate's
+            own hard decisions (:meth:`freeze_gate`). Default: False.
         gate_bias (Sequence[float], optional): The compute knob: one value per
             branch added to the gate logits at inference ('soft' and 'hard'
             gates, never in training). ``-tau * cost_k`` with tau > 0 moves
@@ -75,7 +78,7 @@ class DynMMEncoderDecoder(EncoderDecoder):
 
     def __init__(self, loss_resource=None, gate_mode=None, temperature=1.0, fixed_branch=None,
                  inference_gate='hard', cost_input_size=(480, 640), freeze_all_but_gate=False,
-                 gate_bias=None, **kwargs):
+                 gate_bias=None, freeze_gate=False, **kwargs):
         super().__init__(**kwargs)
         self.num_branches = self.backbone.num_branches
         self.loss_resource = None
@@ -98,8 +101,15 @@ class DynMMEncoderDecoder(EncoderDecoder):
         # is never overwritten by the checkpoint loaded after the model is built.
         self.register_buffer('gate_bias', torch.zeros(self.num_branches), persistent=False)
         self.set_gate_bias(gate_bias)
+        if freeze_all_but_gate and freeze_gate:
+            raise ValueError('freeze_all_but_gate (train only the gate) and freeze_gate (train '
+                             'everything but the gate) exclude each other')
+        # Modules fixed by freeze_gate: they stay in eval mode (BatchNorm statistics too).
+        self._frozen_gate_modules: List[torch.nn.Module] = []
         if freeze_all_but_gate:
             self.freeze_all_but_gate()
+        if freeze_gate:
+            self.freeze_gate()
         self._gate_untrained = False  # True after loading a checkpoint without the gate
         self.register_load_state_dict_pre_hook(self._check_checkpoint_fits)
 
@@ -221,6 +231,68 @@ class DynMMEncoderDecoder(EncoderDecoder):
         for name, param in self.named_parameters():
             param.requires_grad = name.startswith('backbone.gate.')
 
+    @property
+    def gate_frozen(self) -> bool:
+        """Whether :meth:`freeze_gate` fixed the gate (the network trains under its decisions)."""
+        return bool(self._frozen_gate_modules)
+
+    def freeze_gate(self) -> None:
+        """Fix the gate and everything its logits depend on; train the rest under its hard decisions.
+
+        DynMM finetunes its network from a hard-gate checkpoint: each branch then
+        trains on the images the gate sends to it instead of on random ones. Here the
+        routing is kept exactly as it was (e.g. as chosen on a val split): the gate,
+        and the layers that compute its input (the stems and the stem fusion of this
+        backbone, whatever it is), stop learning and keep their BatchNorm statistics,
+        so that a given image is routed as before. Training then uses the gate's
+        one-hot decisions, and the depth stages no sample of a batch uses are skipped.
+        """
+        if not self.has_gate:
+            raise ValueError('freeze_gate needs a gate, but this model has none')
+        path = {id(p): p for p in self._gate_path_parameters()}
+        for param in path.values():
+            param.requires_grad = False
+
+        def wholly_frozen(module):
+            # the largest sub-modules all of whose parameters are on the gate's path:
+            # in eval mode with their children (parameter-free BatchNorm, dropout)
+            params = list(module.parameters())
+            if params and all(id(p) in path for p in params):
+                return [module]
+            return [m for child in module.children() for m in wholly_frozen(child)]
+        self._frozen_gate_modules = wholly_frozen(self)
+        self.train(self.training)
+
+    def _gate_path_parameters(self) -> List[torch.nn.Parameter]:
+        """The parameters the gate logits depend on, found by autograd on one dummy input.
+
+        Asking autograd rather than listing modules per backbone keeps this right for
+        any backbone that returns gate logits (stems, stem fusion, the gate).
+        """
+        params = list(self.parameters())
+        saved = [p.requires_grad for p in params]
+        was_training = self.training
+        x = torch.zeros(1, 4, *self.cost_input_size, device=params[0].device, dtype=params[0].dtype)
+        self.eval()  # no BatchNorm statistics updated by this pass
+        try:
+            for p in params:
+                p.requires_grad_(True)
+            with torch.enable_grad():
+                logits = self.backbone(x)[2]
+                grads = torch.autograd.grad(logits.sum(), params, allow_unused=True)
+        finally:
+            for p, flag in zip(params, saved):
+                p.requires_grad_(flag)
+            self.train(was_training)
+        return [p for p, g in zip(params, grads) if g is not None]
+
+    def train(self, mode: bool = True):
+        """``nn.Module.train``, except that what :meth:`freeze_gate` fixed stays in eval mode."""
+        super().train(mode)
+        for module in getattr(self, '_frozen_gate_modules', ()):
+            module.train(False)
+        return self
+
     def _effective_mode(self) -> str:
         if not self.training and self.inference_gate and self.gate_mode in ('soft', 'random'):
             return self.inference_gate
@@ -243,6 +315,9 @@ class DynMMEncoderDecoder(EncoderDecoder):
             return random_one_hot(batch_size, self.num_branches, device)
         if not self.training:  # the compute knob acts at inference only
             logits = logits + self.gate_bias.to(logits.dtype)
+        if self.training and self.gate_frozen:
+            # the network trains under the fixed gate's decisions: constant one-hot weights
+            return gate_activation(logits.detach(), self.temperature, hard=True).detach()
         return gate_activation(logits, self.temperature, hard=(mode == 'hard'))
 
     # ------------------------------------------------------------------ encoder
@@ -253,7 +328,7 @@ class DynMMEncoderDecoder(EncoderDecoder):
         mode = self._effective_mode()
         # The gate learns only through the weights of a training 'soft' or 'hard'
         # gate; every other weight is a constant one-hot, so unused paths may go.
-        gate_learns = self.training and mode in ('soft', 'hard')
+        gate_learns = self.training and mode in ('soft', 'hard') and not self.gate_frozen
         skip = self.skip_unused_depth and not gate_learns
         if skip and not self.training and mode in ('hard', 'fixed', 'baseline'):
             branches = weights.argmax(dim=1)
@@ -315,7 +390,8 @@ class DynMMEncoderDecoder(EncoderDecoder):
         if self.with_auxiliary_head:
             losses.update(self._auxiliary_head_forward_train(feats, data_samples))
         depth_costs = self.branch_costs()['depth_encoder']
-        if self.loss_resource is not None and self.gate_mode in ('soft', 'hard'):
+        # a frozen gate's cost is a constant: nothing for a resource loss to train
+        if self.loss_resource is not None and self.gate_mode in ('soft', 'hard') and not self.gate_frozen:
             losses[self.loss_resource.loss_name] = self.loss_resource(weights, depth_costs)
         losses.update(self.gate_log_vars(weights.detach()))
         return losses
