@@ -70,6 +70,13 @@ def parse_args(argv=None):
                         help="depth of the objects of 'rgb' scenes: their class's depth, or the "
                              "background's (depth shows no object; the demo's set) "
                              '(default: objects)')
+    parser.add_argument('--scene-classes', choices=('all', 'by_kind'), default='all',
+                        help="the classes of each scene's objects: any of the six, or in 'depth' "
+                             "scenes only the three of distinct depth bands (the demo's set) "
+                             '(default: all)')
+    parser.add_argument('--depth-scene-light', type=float, default=1.0,
+                        help="lighting of 'depth' scenes, a factor in (0, 1] on their colours: "
+                             "below 1 a dimmer room (the demo's set: 0.5) (default: 1)")
     parser.add_argument('--no-progress', action='store_true',
                         help='do not show a progress bar')
     parser.add_argument('--force', action='store_true',
@@ -94,7 +101,8 @@ def main(argv=None):
         height=args.height, width=args.width,
         depth_only_ratio=args.depth_only_ratio, seed=args.seed,
         max_objects=args.max_objects, progress=not args.no_progress, overwrite=args.force,
-        layout=args.layout, rgb_scene_depth=args.rgb_scene_depth)
+        layout=args.layout, rgb_scene_depth=args.rgb_scene_depth,
+        scene_classes=args.scene_classes, depth_scene_light=args.depth_scene_light)
     for split, names in kinds.items():
         n_depth = sum(k == 'depth' for k in names.values())
         print(f'{split}: {len(names)} images, {n_depth} depth-needing')

@@ -62,14 +62,14 @@ CONFIGS['dynmm_noise_aug'] = CONFIGS['dynmm']
 PROFILES = dict(
     full=dict(out='work_dirs/demo', size=(64, 96), num_train=200, num_val=50, num_test=100,
               iters=300, finetune_iters=100, random_iters=100, gate_iters=100, routed_iters=100,
-              lambdas=[0.1, 0.2, 0.4, 0.8], modes=[0, 1, 2], levels=[0.0, 0.5, 1.0],
+              lambdas=[0.2, 0.4, 0.8], modes=[0, 1, 2], levels=[0.0, 0.5, 1.0],
               latency_images=20),
     quick=dict(out='work_dirs/demo_quick', size=(64, 96), num_train=12, num_val=6, num_test=8,
                iters=3, finetune_iters=3, random_iters=2, gate_iters=2, routed_iters=2,
                lambdas=[0.5, 2.0],
                modes=[1, 2], levels=[0.0, 1.0], latency_images=2),
 )
-DEMO_OPTIMIZER = dict(type='AdamW', lr=1e-3, weight_decay=1e-4)
+DEMO_OPTIMIZER = dict(type='AdamW', lr=3e-3, weight_decay=1e-4)
 #: The gate phase trains the gate alone (the network frozen), so it can learn fast.
 GATE_LR = 1e-2
 #: DynMM's gate schedule in the gate phase, as shares of its iterations: soft gates
@@ -79,6 +79,36 @@ DATA_SEED = 0  # one data set for every training seed: the seeds vary the traini
 #: Objects of 'rgb' scenes leave no trace in depth, as those of 'depth' scenes none in RGB:
 #: each kind needs exactly one modality (see dynmm_plugins/datasets/synthetic_rgbd.py).
 RGB_SCENE_DEPTH = 'background'
+#: 'depth' scenes hold only the three classes of distinct depth bands (one per band), 'rgb'
+#: scenes all six (one colour each): depth then tells every class of its scenes by one
+#: coarse cue, which the demo's few hundred iterations learn.
+SCENE_CLASSES = 'by_kind'
+#: 'depth' scenes in a room at half the light: their RGB still shows no object, but that
+#: the scene is dim, so a model without depth knows where the depth classes cannot be.
+DEPTH_SCENE_LIGHT = 0.5
+
+
+def median_frequency_weights(data: str, split: str = 'train') -> List[float]:
+    """ESANet's class weights of the demo's training labels (tools/compute_class_weights.py's
+    ``median_frequency``): freq_c = pixels of c / pixels of the images holding c,
+    w_c = median(freq) / freq_c, in the order of the set's classes (NYUv2 ids ascending)."""
+    import cv2
+    import numpy as np
+
+    from dynmm_plugins.datasets.synthetic_rgbd import FLOOR, OBJECT_CLASSES, WALL
+    ids = sorted([WALL, FLOOR] + list(OBJECT_CLASSES))
+    pixels, image_pixels = np.zeros(len(ids)), np.zeros(len(ids))
+    with open(osp.join(data, f'{split}.txt')) as f:
+        names = f.read().split()
+    for name in names:
+        labels = cv2.imread(osp.join(data, split, 'labels_40', f'{name}.png'), cv2.IMREAD_UNCHANGED)
+        counts = np.array([(labels == i).sum() for i in ids], dtype=np.float64)
+        pixels += counts
+        image_pixels += np.where(counts > 0, labels.size, 0)
+    freq = pixels / np.maximum(image_pixels, 1)
+    # a class absent from the split weighs 0, as in tools/compute_class_weights.py
+    weights = np.where(freq > 0, np.median(freq[freq > 0]) / np.maximum(freq, 1e-12), 0.0)
+    return [round(float(w), 4) for w in weights]
 
 
 def config_path(name: str) -> str:
@@ -144,7 +174,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--tune-lambdas', '--lambdas', dest='lambdas', nargs='+',
                         type=argparse_type(_positive_float, 'lambda'), default=None,
                         help='lambdas to train the gate with; each seed picks one on the val '
-                             'split (default: 0.1 0.2 0.4 0.8)')
+                             'split (default: 0.2 0.4 0.8)')
     parser.add_argument('--jobs', type=int, default=2,
                         help='processes, one thread each: several seeds run side by side; '
                              'with one seed at a time, RGB-only trains beside the others '
@@ -178,6 +208,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
             setattr(args, key, copy.deepcopy(value))
     if args.loss_ratio is not None:
         args.lambdas = [args.loss_ratio]
+    args.class_weight = None  # main() sets it from the training labels
     args.lambdas = sorted(set(args.lambdas))
     args.size = tuple(args.size)
     for name in ('iters', 'finetune_iters', 'random_iters', 'gate_iters', 'routed_iters',
@@ -232,6 +263,8 @@ def set_dynmm_phase(cfg, phase: str, iters: int) -> None:
             else:
                 hook.update(epoch_ini=0, epoch_hard=0)  # hard gates throughout
     cfg.model['freeze_all_but_gate'] = phase == 'gate'
+    # the gate compares the branches as they run (each on its own), not a blend of them
+    cfg.model['gate_loss'] = 'expected' if phase == 'gate' else 'mixed'
     cfg.model['freeze_gate'] = phase == 'routed'
 
 
@@ -257,6 +290,11 @@ class Trainer:
         # The configs' SGD (ESANet's NYUv2 optimiser) needs thousands of iterations;
         # AdamW learns the synthetic scenes within the demo's few hundred.
         cfg.optim_wrapper.optimizer = dict(DEMO_OPTIMIZER, lr=lr or DEMO_OPTIMIZER['lr'])
+        if self.args.class_weight is not None:
+            # ESANet's loss: cross-entropy weighted by the classes' median frequency
+            cfg.model.decode_head['loss_decode'] = dict(
+                type='ESANetCrossEntropyLoss', class_weight=list(self.args.class_weight),
+                loss_weight=1.0)
         for scheduler in cfg.param_scheduler:
             if scheduler['type'] == 'OneCycleLR':
                 scheduler['eta_max'] = lr or DEMO_OPTIMIZER['lr']
@@ -694,9 +732,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _step(f'synthetic RGB-D data in {data}')
     made = ensure_synthetic_data(data, args.num_train, args.num_test, seed=DATA_SEED,
                                  height=args.size[0], width=args.size[1], num_val=args.num_val,
-                                 rgb_scene_depth=RGB_SCENE_DEPTH)
+                                 rgb_scene_depth=RGB_SCENE_DEPTH, scene_classes=SCENE_CLASSES,
+                                 depth_scene_light=DEPTH_SCENE_LIGHT)
     print(f'  {"generated" if made else "found"} {args.num_train} train / {args.num_val} val / '
           f'{args.num_test} test images, {args.size[0]}x{args.size[1]}')
+
+    args.class_weight = median_frequency_weights(data)
+    print(f'  class weights (median frequency, train split): {args.class_weight}')
 
     keys = ['static', 'dynmm', 'rgb_only'] + (['dynmm_noise_aug'] if args.noise_augment else [])
     per_seed = run_seeds(args, data, keys, report_dir)

@@ -11,6 +11,16 @@ of them. Geometry, in millimetres:
   200 mm in front of whatever lies behind it. Two classes share each band and differ
   by their outline (rectangle or ellipse); band and outline together, i.e. depth
   alone, determine the class. Nearer objects occlude farther ones.
+- object classes per scene: with ``scene_classes='all'`` (default) any of the six;
+  with ``'by_kind'`` a ``'depth'`` scene holds only the three rectangle classes
+  (table, television, bed: one per depth band, so that the band alone, a coarse
+  cue, gives the class) and an ``'rgb'`` scene any of the six (one colour each)
+  (what the demo uses).
+- lighting: ``depth_scene_light`` below 1 renders ``'depth'`` scenes in a dimmer
+  room (every colour scaled by it), as the scenes where a camera's RGB fails; their
+  RGB still shows nothing of the objects, but it tells the kind of scene (the demo
+  uses 0.5, with ``'by_kind'``, so that a model without depth knows where the
+  depth classes cannot be).
 
 Scenes come in two kinds, with the same geometry:
 
@@ -84,6 +94,12 @@ OBJECT_CLASSES = {
     4: ('bed', 'rectangle', (2400, 2800)),
     6: ('sofa', 'ellipse', (2400, 2800)),
 }
+# scene_classes='by_kind': the classes each kind of scene draws its objects from.
+CLASSES_BY_KIND = {
+    'depth': (4, 7, 25),  # bed, table, television: rectangles, one per depth band
+    'rgb': tuple(sorted(OBJECT_CLASSES)),  # all six, one colour each
+}
+SCENE_CLASSES = ('all', 'by_kind')
 # Depth of the background: the wall plane and the floor's bottom row (mm). The floor
 # is never nearer than FLOOR_BOTTOM_MM[0], 200 mm behind the farthest object band.
 WALL_MM = (4000, 8000)
@@ -168,8 +184,9 @@ def _background(rng: np.random.Generator, height: int, width: int):
     return labels, depth
 
 
-def _colourise(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
-    """RGB image whose pixels are the base colour of ``labels`` plus texture."""
+def _colourise(rng: np.random.Generator, labels: np.ndarray, light: float = 1.0) -> np.ndarray:
+    """RGB image whose pixels are the base colour of ``labels`` plus texture, all
+    scaled by ``light`` (1: the scene's normal lighting; below 1: a dimmer room)."""
     height, width = labels.shape
     lut = np.zeros((256, 3), dtype=np.int16)
     for cls, colour in CLASS_COLOURS.items():
@@ -183,12 +200,16 @@ def _colourise(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
     fine = rng.integers(-1, 2, size=(height, width))
     texture = (4 * (coarse + fine)).astype(np.int16)[..., None]
     rgb = lut[labels] + brightness + shading + texture
+    if light != 1.0:
+        rgb = np.rint(rgb * light).astype(np.int16)
     return np.clip(rgb, 0, 255).astype(np.uint8)
 
 
 def render_scene(rng: np.random.Generator, height: int, width: int,
                  kind: str, max_objects: int = 5,
-                 rgb_scene_depth: str = 'objects') -> Dict[str, np.ndarray]:
+                 rgb_scene_depth: str = 'objects',
+                 scene_classes: str = 'all',
+                 depth_scene_light: float = 1.0) -> Dict[str, np.ndarray]:
     """Render one scene.
 
     Args:
@@ -203,6 +224,12 @@ def render_scene(rng: np.random.Generator, height: int, width: int,
         rgb_scene_depth (str): Depth of the objects of an ``'rgb'`` scene:
             ``'objects'`` (their class's depth) or ``'background'`` (the wall's or
             floor's depth there: depth shows no object). Defaults to ``'objects'``.
+        scene_classes (str): ``'all'`` (objects of any class) or ``'by_kind'``
+            (``CLASSES_BY_KIND[kind]`` only). Defaults to ``'all'``.
+        depth_scene_light (float): Lighting of ``'depth'`` scenes, a factor on
+            every colour (1: as bright as ``'rgb'`` scenes; 0.5: a dim room whose
+            RGB shows that it is dim, and still nothing of its objects).
+            Defaults to 1.0.
 
     Returns:
         dict: ``rgb`` (H, W, 3) uint8 in RGB order, ``depth`` (H, W) uint16 in mm,
@@ -212,6 +239,10 @@ def render_scene(rng: np.random.Generator, height: int, width: int,
         raise ValueError(f'kind must be one of {SCENE_KINDS}, got {kind!r}')
     if rgb_scene_depth not in RGB_SCENE_DEPTHS:
         raise ValueError(f'rgb_scene_depth must be one of {RGB_SCENE_DEPTHS}, got {rgb_scene_depth!r}')
+    if scene_classes not in SCENE_CLASSES:
+        raise ValueError(f'scene_classes must be one of {SCENE_CLASSES}, got {scene_classes!r}')
+    if not 0.0 < depth_scene_light <= 1.0:
+        raise ValueError(f'depth_scene_light must be in (0, 1], got {depth_scene_light!r}')
     background, depth = _background(rng, height, width)
     # flat prints: the objects of an 'rgb' scene leave the background's depth as it is
     flat = kind == 'rgb' and rgb_scene_depth == 'background'
@@ -219,7 +250,7 @@ def render_scene(rng: np.random.Generator, height: int, width: int,
     ys = np.arange(height, dtype=np.float64)[:, None]
     xs = np.arange(width, dtype=np.float64)[None, :]
 
-    class_ids = np.array(sorted(OBJECT_CLASSES))
+    class_ids = np.array(sorted(OBJECT_CLASSES if scene_classes == 'all' else CLASSES_BY_KIND[kind]))
     n_objects = int(rng.integers(2, max(max_objects, 2) + 1))
     objects = []
     for cls in rng.choice(class_ids, size=n_objects):
@@ -239,7 +270,8 @@ def render_scene(rng: np.random.Generator, height: int, width: int,
             depth[mask] = -neg_mm
 
     # In 'depth' scenes the objects take the background's colour and texture.
-    rgb = _colourise(rng, labels if kind == 'rgb' else background)
+    rgb = (_colourise(rng, labels) if kind == 'rgb'
+           else _colourise(rng, background, depth_scene_light))
     # Kinect-like noise: the standard deviation grows with the square of the distance.
     depth = depth + rng.normal(size=depth.shape) * 4e-7 * depth ** 2
     depth = np.clip(np.rint(depth), MIN_DEPTH_MM, MAX_DEPTH_MM).astype(np.uint16)
@@ -281,7 +313,9 @@ def make_synthetic_rgbd(out: str,
                         progress: bool = False,
                         overwrite: bool = False,
                         layout: str = 'nyuv2',
-                        rgb_scene_depth: str = 'objects') -> Dict[str, Dict[str, str]]:
+                        rgb_scene_depth: str = 'objects',
+                        scene_classes: str = 'all',
+                        depth_scene_light: float = 1.0) -> Dict[str, Dict[str, str]]:
     """Write a synthetic RGB-D dataset in the NYUv2 layout.
 
     The result is a pure function of the arguments: the same seed gives identical
@@ -311,6 +345,11 @@ def make_synthetic_rgbd(out: str,
         rgb_scene_depth (str): ``'objects'`` or ``'background'``: whether the
             objects of ``'rgb'`` scenes show in depth (see the module docstring).
             Defaults to ``'objects'``.
+        scene_classes (str): ``'all'`` or ``'by_kind'``: the classes each
+            kind of scene draws its objects from (see the module docstring).
+            Defaults to ``'all'``.
+        depth_scene_light (float): Lighting of ``'depth'`` scenes in (0, 1], a
+            factor on their colours (see the module docstring). Defaults to 1.0.
 
     Returns:
         dict: ``{'train': {name: kind}, 'test': {name: kind}}`` (and ``'val'``), the
@@ -325,6 +364,12 @@ def make_synthetic_rgbd(out: str,
     if rgb_scene_depth not in RGB_SCENE_DEPTHS:
         raise ValueError(f'rgb_scene_depth (--rgb-scene-depth) must be one of {RGB_SCENE_DEPTHS}, '
                          f'got {rgb_scene_depth!r}')
+    if scene_classes not in SCENE_CLASSES:
+        raise ValueError(f'scene_classes (--scene-classes) must be one of {SCENE_CLASSES}, '
+                         f'got {scene_classes!r}')
+    if not 0.0 < depth_scene_light <= 1.0:
+        raise ValueError(f'depth_scene_light (--depth-scene-light) must be in (0, 1], '
+                         f'got {depth_scene_light!r}')
 
     jobs = []
     kinds: Dict[str, Dict[str, str]] = {}
@@ -359,7 +404,8 @@ def make_synthetic_rgbd(out: str,
             pass
     for split, name, index in iterator:
         rng = np.random.default_rng([seed, index])
-        scene = render_scene(rng, height, width, kinds[split][name], max_objects, rgb_scene_depth)
+        scene = render_scene(rng, height, width, kinds[split][name], max_objects, rgb_scene_depth,
+                             scene_classes, depth_scene_light)
         bgr = cv2.cvtColor(scene['rgb'], cv2.COLOR_RGB2BGR)
         if layout == 'sunrgbd':
             _write_image(osp.join(out, split, 'rgb', f'{name}.jpg'), bgr, '.jpg',
@@ -377,7 +423,10 @@ def make_synthetic_rgbd(out: str,
         generator='dynmm_plugins.datasets.synthetic_rgbd',
         layout=layout, seed=seed, num_train=num_train, num_test=num_test, num_val=num_val, height=height,
         width=width, depth_only_ratio=depth_only_ratio, max_objects=max_objects,
-        rgb_scene_depth=rgb_scene_depth,
+        rgb_scene_depth=rgb_scene_depth, scene_classes=scene_classes,
+        depth_scene_light=depth_scene_light,
+        classes_by_kind={k: [str(c) for c in v] for k, v in CLASSES_BY_KIND.items()}
+        if scene_classes == 'by_kind' else None,
         background_classes={str(WALL): 'wall', str(FLOOR): 'floor'},
         wall_mm=list(WALL_MM), floor_bottom_mm=list(FLOOR_BOTTOM_MM),
         object_classes={

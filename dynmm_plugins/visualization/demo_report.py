@@ -46,28 +46,35 @@ TARGET_TEXT = {
 
 def ensure_synthetic_data(root: str, num_train: int, num_test: int, seed: int = 0,
                           height: int = 120, width: int = 160, progress: bool = True,
-                          num_val: int = 0, rgb_scene_depth: str = 'objects') -> bool:
+                          num_val: int = 0, rgb_scene_depth: str = 'objects',
+                          scene_classes: str = 'all', depth_scene_light: float = 1.0) -> bool:
     """Write the synthetic RGB-D set to ``root`` unless an identical one is there.
 
-    ``rgb_scene_depth`` is the generator's (``'background'``: objects of 'rgb'
-    scenes do not show in depth). Returns True if it was (re)generated, False if
+    ``rgb_scene_depth``, ``scene_classes`` and ``depth_scene_light`` are the
+    generator's (``'background'``: objects of 'rgb' scenes do not show in depth;
+    ``'by_kind'``: each scene kind its own three classes; below 1: 'depth' scenes
+    in a dimmer room). Returns True if it was (re)generated, False if
     the existing one was kept.
     """
     params = osp.join(root, 'synthetic_rgbd.json')
     want = dict(num_train=num_train, num_test=num_test, num_val=num_val, seed=seed,
-                height=height, width=width, rgb_scene_depth=rgb_scene_depth)
+                height=height, width=width, rgb_scene_depth=rgb_scene_depth,
+                scene_classes=scene_classes, depth_scene_light=depth_scene_light)
     if osp.isfile(params) and osp.isfile(osp.join(root, 'scene_kinds.json')):
         with open(params) as f:
             have = json.load(f)
         have.setdefault('num_val', 0)
-        have.setdefault('rgb_scene_depth', 'objects')  # sets written before the option
+        have.setdefault('rgb_scene_depth', 'objects')  # sets written before the options
+        have.setdefault('scene_classes', 'all')
+        have.setdefault('depth_scene_light', 1.0)
         if all(have.get(k) == v for k, v in want.items()) and 'depth_mm' in str(have):
             return False
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
     # the demo's own data folder: regenerating a set of other parameters is intended
     make_synthetic_rgbd(root, num_train=num_train, num_test=num_test, num_val=num_val,
                         height=height, width=width, seed=seed, progress=progress, overwrite=True,
-                        rgb_scene_depth=rgb_scene_depth)
+                        rgb_scene_depth=rgb_scene_depth, scene_classes=scene_classes,
+                        depth_scene_light=depth_scene_light)
     return True
 
 

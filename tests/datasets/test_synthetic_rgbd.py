@@ -206,6 +206,8 @@ def test_rejects_bad_arguments(tmp_path):
         make_synthetic_rgbd(str(tmp_path), num_val=-1)
     with pytest.raises(ValueError, match='rgb_scene_depth'):
         make_synthetic_rgbd(str(tmp_path), rgb_scene_depth='flat')
+    with pytest.raises(ValueError, match="scene_classes.*'some'"):
+        make_synthetic_rgbd(str(tmp_path), scene_classes='some')
 
 
 def test_rgb_scene_depth_background_hides_objects_from_depth_in_rgb_scenes_only(tmp_path):
@@ -228,3 +230,52 @@ def test_rgb_scene_depth_background_hides_objects_from_depth_in_rgb_scenes_only(
     make_synthetic_rgbd(str(tmp_path), num_train=2, num_test=1, height=H, width=W,
                         rgb_scene_depth='background')
     assert json.loads((tmp_path / 'synthetic_rgbd.json').read_text())['rgb_scene_depth'] == 'background'
+
+
+def test_scene_classes_by_kind_keep_depth_scenes_to_one_class_per_depth_band(tmp_path):
+    """The demo's set: 'depth' scenes hold one class per depth band, 'rgb' scenes all six."""
+    from dynmm_plugins.datasets.synthetic_rgbd import CLASSES_BY_KIND
+    depth_classes, rgb_classes = CLASSES_BY_KIND['depth'], CLASSES_BY_KIND['rgb']
+    assert set(rgb_classes) == set(OBJECT_CLASSES) and len(depth_classes) == 3
+    bands = sorted(OBJECT_CLASSES[c][2] for c in depth_classes)
+    assert all(hi < lo for (_, hi), (lo, _) in zip(bands, bands[1:]))  # one class per band
+    kinds = make_synthetic_rgbd(str(tmp_path), num_train=12, num_test=4, height=H, width=W,
+                                rgb_scene_depth='background', scene_classes='by_kind', seed=5)
+    seen = {'rgb': set(), 'depth': set()}
+    for split in ('train', 'test'):
+        for name, kind in kinds[split].items():
+            labels = _read(tmp_path / split / 'labels_40' / f'{name}.png')
+            depth = _read(tmp_path / split / 'depth' / f'{name}.png').astype(np.int64)
+            objects = set(np.unique(labels).tolist()) - {1, 2}
+            assert objects <= set(CLASSES_BY_KIND[kind]), (name, kind, objects)
+            seen[kind] |= objects
+            if kind == 'depth':  # the band alone gives the class
+                for cls in objects:
+                    lo, hi = OBJECT_CLASSES[cls][2]
+                    pixels = depth[labels == cls]
+                    assert pixels.min() >= lo - 20 and pixels.max() <= hi + 20, (name, cls)
+    assert seen['depth'] == set(depth_classes)
+    assert seen['rgb'] & set(depth_classes) and seen['rgb'] - set(depth_classes)  # any of six
+    meta = json.loads((tmp_path / 'synthetic_rgbd.json').read_text())
+    assert meta['scene_classes'] == 'by_kind'
+    assert meta['classes_by_kind']['depth'] == [str(c) for c in depth_classes]
+
+
+def test_depth_scene_light_dims_the_colours_of_depth_scenes_only():
+    """The demo's set: 'depth' scenes in a dim room (RGB still blind to their objects)."""
+    from dynmm_plugins.datasets.synthetic_rgbd import render_scene
+    for kind in ('depth', 'rgb'):
+        bright, dim = (render_scene(np.random.default_rng([4, kind == 'rgb']), H, W, kind,
+                                    depth_scene_light=light) for light in (1.0, 0.5))
+        for key in ('depth', 'labels_40', 'labels_13'):
+            assert np.array_equal(bright[key], dim[key]), (kind, key)
+        if kind == 'rgb':
+            assert np.array_equal(bright['rgb'], dim['rgb'])
+        else:
+            expected = np.rint(bright['rgb'].astype(np.float64) * 0.5)
+            assert np.abs(dim['rgb'] - expected).max() <= 1
+            # still a function of wall and floor alone: one colour set per background class
+            assert _rgb_lookup_accuracy(dim['rgb'], np.isin(dim['labels_40'], [1, 2])) < 1
+    for light in (0.0, 1.5):
+        with pytest.raises(ValueError, match='depth_scene_light'):
+            render_scene(np.random.default_rng(0), H, W, 'depth', depth_scene_light=light)

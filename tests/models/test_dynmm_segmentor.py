@@ -185,10 +185,26 @@ def test_bad_config_values_raise_clear_errors(overrides, match):
         build_tiny(**overrides)
 
 
-def test_freeze_all_but_gate():
+def test_freeze_all_but_gate_trains_the_gate_against_the_network_as_it_runs_at_inference():
+    torch.manual_seed(0)
     frozen = build_tiny(freeze_all_but_gate=True)
     trainable = {n for n, p in frozen.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith('backbone.gate.') for n in trainable)
+    frozen.train()
+    # the network keeps its BatchNorm statistics and uses them (eval mode); the gate trains
+    assert frozen.backbone.gate.training
+    assert not frozen.backbone.rgb_encoder.training and not frozen.decode_head.training
+    network_before = {k: v.clone() for k, v in frozen.state_dict().items()
+                      if not k.startswith('backbone.gate.')}
+    gate_before = frozen.backbone.gate.fc.weight.clone()
+    batch = _batch(n=2)
+    losses = frozen.loss(torch.stack(batch['inputs']), batch['data_samples'])
+    optim = torch.optim.SGD([p for p in frozen.parameters() if p.requires_grad], lr=0.1)
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    optim.step()
+    assert not torch.equal(frozen.backbone.gate.fc.weight, gate_before)
+    state = frozen.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in network_before.items())  # statistics too
 
 
 def test_freeze_gate_trains_the_network_under_the_gates_fixed_decisions():
@@ -231,3 +247,36 @@ def test_freeze_gate_needs_a_gate_and_excludes_freeze_all_but_gate():
     with pytest.raises(ValueError, match='needs a gate'):
         build_tiny(freeze_gate=True, loss_resource=None,
                    backbone=dict(type='DynMMRGBDResNet', depth=18, block='BasicBlock', gate=None))
+
+
+def test_expected_gate_loss_weights_each_branchs_own_per_image_loss_by_the_gate():
+    """gate_loss='expected': the task term is sum_k w_k loss_k, each branch run on its own."""
+    torch.manual_seed(0)
+    model = build_tiny(freeze_all_but_gate=True, gate_loss='expected')
+    model.train()
+    batch = _batch(n=3)
+    x = torch.stack(batch['inputs'])
+    losses = model.loss(x, batch['data_samples'])
+    assert 'loss_gate_task' in losses and 'loss_resource' in losses
+    weights = model.last_gate_weights
+    # the same term from the branches forced one by one, in eval mode (what inference runs)
+    model.eval()
+    per_branch = []
+    for k in range(model.num_branches):
+        with torch.no_grad(), model.gate_override('fixed', branch=k):
+            seg = model.decode_head.forward(model.extract_feat(x))
+        seg = torch.nn.functional.interpolate(seg, size=(H, W), mode='bilinear', align_corners=False)
+        target = torch.stack([s.gt_sem_seg.data for s in batch['data_samples']]).squeeze(1)
+        per_branch.append(torch.nn.functional.cross_entropy(seg, target, reduction='none').mean((1, 2)))
+    expected = (weights * torch.stack(per_branch, 1)).sum(1).mean()
+    assert torch.allclose(losses['loss_gate_task'], expected, atol=1e-5)
+    model.train()
+    losses['loss_gate_task'].backward()
+    assert model.backbone.gate.fc.weight.grad.abs().sum() > 0  # the gate learns from it
+
+
+def test_expected_gate_loss_needs_the_network_frozen():
+    with pytest.raises(ValueError, match="needs freeze_all_but_gate"):
+        build_tiny(gate_loss='expected')
+    with pytest.raises(ValueError, match='gate_loss must be one of'):
+        build_tiny(gate_loss='blend')

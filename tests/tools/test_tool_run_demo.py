@@ -272,6 +272,8 @@ def test_dynmm_phases_random_network_then_gate_alone_then_network_under_the_gate
         schedule = GateSchedule(hook['temp'], hook['end_temp'], hook['epoch_ini'], hook['epoch_hard'])
         phases = [schedule.phase(i // hook['iters_per_epoch']) for i in range(iters)]
         model = build_model(cfg)
+        # the gate alone learns from each branch's own loss; the network phases as configured
+        assert model.gate_loss == ('expected' if phase == 'gate' else 'mixed')
         trainable = {n.split('.')[1] for n, p in model.named_parameters() if p.requires_grad}
         if phase == 'random':
             assert set(phases) == {'random'} and len(trainable) > 1

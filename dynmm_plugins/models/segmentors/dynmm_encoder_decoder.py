@@ -4,6 +4,7 @@ from collections import OrderedDict
 from typing import ContextManager, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from mmengine.dist import all_reduce, get_world_size
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
@@ -24,6 +25,7 @@ from dynmm_plugins.engine.checkpoint_compat import describe_last_checkpoint
 from dynmm_plugins.utils.state_dicts import state_dict_mismatch
 
 GATE_MODES = ('baseline', 'random', 'soft', 'hard', 'fixed')
+GATE_LOSSES = ('mixed', 'expected')
 
 
 @MODELS.register_module()
@@ -72,14 +74,28 @@ class DynMMEncoderDecoder(EncoderDecoder):
             tau for a GFLOPs target. It is a non-persistent buffer: it comes from
             the config (``--cfg-options model.gate_bias=...``) or a budget file,
             never from a checkpoint. None: zeros (the gate as trained).
+        gate_loss (str): The task term the gate learns from. ``'mixed'``
+            (DynMM's): the loss of the network whose fusions are mixed by the gate
+            weights. ``'expected'`` (with ``freeze_all_but_gate`` only): every
+            branch runs on its own, without gradients, and the term is the
+            per-image loss of each branch weighted by the gate weights, i.e. the
+            expected task loss under the gate, beside the expected compute of the
+            resource loss; the gate then compares the branches as they run at
+            inference instead of a blend no branch computes. Default: 'mixed'.
         **kwargs: :class:`EncoderDecoder` arguments (backbone, neck,
             decode_head, train_cfg, test_cfg, data_preprocessor, init_cfg).
     """
 
     def __init__(self, loss_resource=None, gate_mode=None, temperature=1.0, fixed_branch=None,
                  inference_gate='hard', cost_input_size=(480, 640), freeze_all_but_gate=False,
-                 gate_bias=None, freeze_gate=False, **kwargs):
+                 gate_bias=None, freeze_gate=False, gate_loss='mixed', **kwargs):
         super().__init__(**kwargs)
+        if gate_loss not in GATE_LOSSES:
+            raise ValueError(f'gate_loss must be one of {GATE_LOSSES}, got {gate_loss!r}')
+        if gate_loss == 'expected' and not freeze_all_but_gate:
+            raise ValueError("gate_loss='expected' trains the gate alone: it needs "
+                             'freeze_all_but_gate=True (the network gets no task gradient)')
+        self.gate_loss = gate_loss
         self.num_branches = self.backbone.num_branches
         self.loss_resource = None
         if loss_resource is not None:
@@ -106,6 +122,8 @@ class DynMMEncoderDecoder(EncoderDecoder):
                              'everything but the gate) exclude each other')
         # Modules fixed by freeze_gate: they stay in eval mode (BatchNorm statistics too).
         self._frozen_gate_modules: List[torch.nn.Module] = []
+        # Modules fixed by freeze_all_but_gate: likewise kept in eval mode.
+        self._frozen_network_modules: List[torch.nn.Module] = []
         if freeze_all_but_gate:
             self.freeze_all_but_gate()
         if freeze_gate:
@@ -225,11 +243,30 @@ class DynMMEncoderDecoder(EncoderDecoder):
         return override_gate(self, 'skip_unused_depth', mode, branch, temperature, skip_unused_depth)
 
     def freeze_all_but_gate(self) -> None:
-        """Stop gradients to everything but the gate (DynMM's ``--freeze``)."""
+        """Train the gate alone (DynMM's ``--freeze``): the rest keeps its weights and statistics.
+
+        Everything but the gate also stays in eval mode, BatchNorm included: the gate
+        then learns against the network exactly as it runs at inference (running
+        statistics, not those of a small training batch), and training it leaves the
+        network's statistics as they were.
+        """
         if not self.has_gate:
             raise ValueError('freeze_all_but_gate needs a gate, but this model has none')
         for name, param in self.named_parameters():
             param.requires_grad = name.startswith('backbone.gate.')
+        fixed = {id(p) for p in self.parameters() if not p.requires_grad}
+        self._frozen_network_modules = self._largest_modules_within(fixed)
+        self.train(self.training)
+
+    def _largest_modules_within(self, param_ids) -> List[torch.nn.Module]:
+        """The largest sub-modules all of whose parameters are in ``param_ids`` (with
+        their parameter-free children: BatchNorm statistics, dropout)."""
+        def largest(module):
+            params = list(module.parameters())
+            if params and all(id(p) in param_ids for p in params):
+                return [module]
+            return [m for child in module.children() for m in largest(child)]
+        return largest(self)
 
     @property
     def gate_frozen(self) -> bool:
@@ -252,15 +289,8 @@ class DynMMEncoderDecoder(EncoderDecoder):
         path = {id(p): p for p in self._gate_path_parameters()}
         for param in path.values():
             param.requires_grad = False
-
-        def wholly_frozen(module):
-            # the largest sub-modules all of whose parameters are on the gate's path:
-            # in eval mode with their children (parameter-free BatchNorm, dropout)
-            params = list(module.parameters())
-            if params and all(id(p) in path for p in params):
-                return [module]
-            return [m for child in module.children() for m in wholly_frozen(child)]
-        self._frozen_gate_modules = wholly_frozen(self)
+        # in eval mode with their children (parameter-free BatchNorm, dropout)
+        self._frozen_gate_modules = self._largest_modules_within(path)
         self.train(self.training)
 
     def _gate_path_parameters(self) -> List[torch.nn.Parameter]:
@@ -287,9 +317,11 @@ class DynMMEncoderDecoder(EncoderDecoder):
         return [p for p, g in zip(params, grads) if g is not None]
 
     def train(self, mode: bool = True):
-        """``nn.Module.train``, except that what :meth:`freeze_gate` fixed stays in eval mode."""
+        """``nn.Module.train``, except that what :meth:`freeze_gate` or
+        :meth:`freeze_all_but_gate` fixed stays in eval mode."""
         super().train(mode)
-        for module in getattr(self, '_frozen_gate_modules', ()):
+        for module in (getattr(self, '_frozen_gate_modules', [])
+                       + getattr(self, '_frozen_network_modules', [])):
             module.train(False)
         return self
 
@@ -384,6 +416,8 @@ class DynMMEncoderDecoder(EncoderDecoder):
     # ------------------------------------------------------------------ training
     def loss(self, inputs: Tensor, data_samples) -> dict:
         """Segmentation losses, ``loss_resource`` and gate statistics (non-loss values)."""
+        if self.gate_loss == 'expected' and self.gate_mode in ('soft', 'hard'):
+            return self._expected_gate_loss(inputs, data_samples)
         feats, weights = self.encode(inputs)
         self._gate_untrained = False  # training (finetuning) gives the gate its weights
         losses = self._decode_head_forward_train(feats, data_samples)
@@ -395,6 +429,52 @@ class DynMMEncoderDecoder(EncoderDecoder):
             losses[self.loss_resource.loss_name] = self.loss_resource(weights, depth_costs)
         losses.update(self.gate_log_vars(weights.detach()))
         return losses
+
+    def _expected_gate_loss(self, inputs: Tensor, data_samples) -> dict:
+        """``gate_loss='expected'``: sum_k w_k * loss_k(image) averaged over the batch,
+        every branch's loss computed on its own (no gradient: the network is fixed),
+        plus the resource loss on the same weights."""
+        rgb, depth, logits = self.backbone(inputs)
+        weights = self.gate_weights(logits, inputs.shape[0], inputs.device)
+        with torch.no_grad():
+            per_branch = torch.stack([self._per_image_loss(self._encode_branch(k, rgb, depth),
+                                                           data_samples)
+                                      for k in range(self.num_branches)], dim=1)
+        self.last_gate_weights = weights.detach()
+        losses = dict(loss_gate_task=(weights * per_branch).sum(1).mean())
+        if self.loss_resource is not None:
+            depth_costs = self.branch_costs()['depth_encoder']
+            losses[self.loss_resource.loss_name] = self.loss_resource(weights, depth_costs)
+        losses.update(self.gate_log_vars(weights.detach()))
+        return losses
+
+    def _per_image_loss(self, stage_feats: List[Tensor], data_samples) -> Tensor:
+        """Cross-entropy of each image (N,) over its labelled pixels, main output only."""
+        feats = self.neck(stage_feats) if self.with_neck else stage_feats
+        seg_logits = self.decode_head.forward(feats)
+        if isinstance(seg_logits, (tuple, list)):
+            seg_logits = seg_logits[0]  # a head in training mode adds its side outputs
+        target = torch.stack([s.gt_sem_seg.data for s in data_samples]).squeeze(1).long()
+        seg_logits = F.interpolate(seg_logits, size=target.shape[-2:], mode='bilinear',
+                                   align_corners=self.decode_head.align_corners)
+        ignore = self.decode_head.ignore_index
+        pixel_loss = F.cross_entropy(seg_logits, target, ignore_index=ignore, reduction='none')
+        # the head's class weights, if any: w[y] * CE / sum w[y], ESANet's weighted mean
+        valid = target != ignore
+        class_weight = self._head_class_weight(seg_logits.shape[1], seg_logits.device)
+        weight = valid.to(pixel_loss.dtype)
+        if class_weight is not None:
+            weight = weight * class_weight.to(pixel_loss.dtype)[target.clamp(0, len(class_weight) - 1)]
+        return (pixel_loss * weight).sum((1, 2)) / weight.sum((1, 2)).clamp(min=1e-12)
+
+    def _head_class_weight(self, num_classes: int, device) -> Optional[Tensor]:
+        """The class weights of the decode head's (first) loss, or None."""
+        loss = self.decode_head.loss_decode
+        loss = loss[0] if isinstance(loss, torch.nn.ModuleList) else loss
+        if hasattr(loss, '_weights'):  # ESANetCrossEntropyLoss (maybe from a file)
+            return loss._weights(num_classes, device)
+        weight = getattr(loss, 'class_weight', None)
+        return None if weight is None else torch.as_tensor(weight, device=device)
 
     def parse_losses(self, losses: dict):
         """Total loss of this rank; logged values averaged over all ranks.
