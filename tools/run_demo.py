@@ -84,7 +84,7 @@ RGB_SCENE_DEPTH = 'background'
 #: coarse cue, which the demo's few hundred iterations learn.
 SCENE_CLASSES = 'by_kind'
 #: 'depth' scenes in a room at half the light: their RGB still shows no object, but that
-#: the scene is dim, so a model without depth knows where the depth classes cannot be.
+#: the scene is dim, so a model without depth can tell the kind of scene.
 DEPTH_SCENE_LIGHT = 0.5
 
 

@@ -18,9 +18,8 @@ of them. Geometry, in millimetres:
   (what the demo uses).
 - lighting: ``depth_scene_light`` below 1 renders ``'depth'`` scenes in a dimmer
   room (every colour scaled by it), as the scenes where a camera's RGB fails; their
-  RGB still shows nothing of the objects, but it tells the kind of scene (the demo
-  uses 0.5, with ``'by_kind'``, so that a model without depth knows where the
-  depth classes cannot be).
+  RGB still shows nothing of the objects, but it tells the kind of scene, also to
+  a model without depth (the demo uses 0.5, with ``'by_kind'``).
 
 Scenes come in two kinds, with the same geometry:
 

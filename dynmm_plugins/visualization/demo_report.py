@@ -52,8 +52,8 @@ def ensure_synthetic_data(root: str, num_train: int, num_test: int, seed: int = 
 
     ``rgb_scene_depth``, ``scene_classes`` and ``depth_scene_light`` are the
     generator's (``'background'``: objects of 'rgb' scenes do not show in depth;
-    ``'by_kind'``: each scene kind its own three classes; below 1: 'depth' scenes
-    in a dimmer room). Returns True if it was (re)generated, False if
+    ``'by_kind'``: 'depth' scenes hold only the three classes of distinct depth
+    bands; below 1: 'depth' scenes in a dimmer room). Returns True if it was (re)generated, False if
     the existing one was kept.
     """
     params = osp.join(root, 'synthetic_rgbd.json')
