@@ -6,10 +6,12 @@ everywhere. The graphs:
 
 - ``gate.onnx``: input ``input`` (N, 4, H, W), the normalised RGB-D batch ->
   ``rgb_features``, ``depth_features`` (after the stem fusion and max-pools) and
-  ``gate_logits`` (N, B);
+  ``gate_logits`` (N, B); with a gated stem fusion (``gated_stem_fusion``) the RGB
+  features are not fused yet;
 - ``branch_k.onnx``: ``rgb_features``, ``depth_features`` -> ``logits``
   (N, C, H, W); it holds the RGB encoder, the first k depth stages, their
-  fusions and the decoder, nothing else (branch 0 has no depth input at all);
+  fusions (and a gated stem fusion for k > 0) and the decoder, nothing else
+  (branch 0 has no depth input at all);
 - a static ESANet (no gate) exports ``model.onnx``: ``input`` -> ``logits``.
 
 Before export BatchNorm is folded into the convolutions (:mod:`.folding`) and the
@@ -37,7 +39,7 @@ DEFAULT_OPSET = 17
 
 
 class _GateGraph(nn.Module):
-    """Stems, stem fusion, max-pools and gate of a DynMM segmentor."""
+    """Stems, stem fusion (unless gated), max-pools and gate of a DynMM segmentor."""
 
     def __init__(self, model):
         super().__init__()

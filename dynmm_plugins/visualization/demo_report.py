@@ -44,37 +44,41 @@ TARGET_TEXT = {
 }
 
 
+#: The generator's scene options a demo set is made with, and their defaults (a set
+#: written before an option existed was made with its default).
+GENERATOR_OPTIONS = dict(rgb_scene_depth='objects', scene_classes='all', depth_scene_light=1.0,
+                         max_objects=5)
+
+
 def ensure_synthetic_data(root: str, num_train: int, num_test: int, seed: int = 0,
                           height: int = 120, width: int = 160, progress: bool = True,
-                          num_val: int = 0, rgb_scene_depth: str = 'objects',
-                          scene_classes: str = 'all', depth_scene_light: float = 1.0) -> bool:
+                          num_val: int = 0, **options) -> bool:
     """Write the synthetic RGB-D set to ``root`` unless an identical one is there.
 
-    ``rgb_scene_depth``, ``scene_classes`` and ``depth_scene_light`` are the
-    generator's (``'background'``: objects of 'rgb' scenes do not show in depth;
-    ``'by_kind'``: 'depth' scenes hold only the three classes of distinct depth
-    bands; below 1: 'depth' scenes in a dimmer room). Returns True if it was (re)generated, False if
-    the existing one was kept.
+    ``options`` are the generator's scene options (:data:`GENERATOR_OPTIONS`, see
+    :func:`~dynmm_plugins.datasets.synthetic_rgbd.make_synthetic_rgbd`), e.g.
+    ``rgb_scene_depth='none'``: no depth measured in 'rgb' scenes; ``'by_kind'``:
+    'depth' scenes hold only the three classes of distinct depth bands. Returns
+    True if it was (re)generated, False if the existing one was kept.
     """
+    unknown = sorted(set(options) - set(GENERATOR_OPTIONS))
+    if unknown:
+        raise ValueError(f'unknown synthetic-set options {unknown}; known: {sorted(GENERATOR_OPTIONS)}')
+    options = dict(GENERATOR_OPTIONS, **options)
     params = osp.join(root, 'synthetic_rgbd.json')
     want = dict(num_train=num_train, num_test=num_test, num_val=num_val, seed=seed,
-                height=height, width=width, rgb_scene_depth=rgb_scene_depth,
-                scene_classes=scene_classes, depth_scene_light=depth_scene_light)
+                height=height, width=width, **options)
     if osp.isfile(params) and osp.isfile(osp.join(root, 'scene_kinds.json')):
         with open(params) as f:
-            have = json.load(f)
-        have.setdefault('num_val', 0)
-        have.setdefault('rgb_scene_depth', 'objects')  # sets written before the options
-        have.setdefault('scene_classes', 'all')
-        have.setdefault('depth_scene_light', 1.0)
+            have = dict(GENERATOR_OPTIONS, num_val=0)
+            have.update(json.load(f))
         if all(have.get(k) == v for k, v in want.items()) and 'depth_mm' in str(have):
             return False
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
     # the demo's own data folder: regenerating a set of other parameters is intended
     make_synthetic_rgbd(root, num_train=num_train, num_test=num_test, num_val=num_val,
                         height=height, width=width, seed=seed, progress=progress, overwrite=True,
-                        rgb_scene_depth=rgb_scene_depth, scene_classes=scene_classes,
-                        depth_scene_light=depth_scene_light)
+                        **options)
     return True
 
 

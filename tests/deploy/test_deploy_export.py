@@ -104,6 +104,32 @@ def test_every_branch_equals_pytorch_with_a_dynamic_batch(exported):
     assert all(c['max_abs_diff'] < 1e-3 and c['argmax_agreement'] >= 0.9999 for c in checks)
 
 
+def test_gated_stem_fusion_exports_with_the_fusion_in_the_depth_branches(tmp_path):
+    from dynmm_plugins.apis.model_loading import load_model
+    from dynmm_plugins.deploy import OnnxDynMM
+    from dynmm_plugins.deploy.export import export_model
+    from helpers.deploy_setup import randomise_batchnorm
+    torch.manual_seed(0)
+    model, _ = load_model(DYNAMIC, None, {'model.backbone.gated_stem_fusion': True})
+    randomise_batchnorm(model)
+    model.eval()
+    out = str(tmp_path / 'deploy')
+    manifest = export_model(model, out, SIZE)
+    checks = manifest['verification']['branches']
+    assert all(c['max_abs_diff'] < 1e-3 and c['argmax_agreement'] >= 0.9999 for c in checks)
+    for k in range(5):
+        graph = onnx.load(osp.join(out, f'branch_{k}.onnx')).graph
+        # branch 0 is RGB alone, no stem fusion; every other branch fuses the stems itself
+        assert [i.name for i in graph.input] == (
+            ['rgb_features'] if k == 0 else ['rgb_features', 'depth_features'])
+        assert any('stem_fusion' in n for n in _conv_weights(osp.join(out, f'branch_{k}.onnx'))) == (k > 0)
+    assert not any('stem_fusion' in n for n in _conv_weights(osp.join(out, 'gate.onnx')))
+    x = torch.randn(2, 4, *SIZE, generator=torch.Generator().manual_seed(1))
+    logits, _ = OnnxDynMM(out).predict(x.numpy(), branch=1)
+    with torch.no_grad(), model.gate_override('fixed', branch=1):
+        assert np.abs(logits - model._forward(x).numpy()).max() < 1e-3
+
+
 def test_static_esanet_exports_one_graph(tmp_path):
     case = write_case(str(tmp_path), STATIC, 'static', str(tmp_path / 'data'))
     out = str(tmp_path / 'deploy')

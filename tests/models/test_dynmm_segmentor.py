@@ -127,9 +127,15 @@ def _inputs_on_distinct_branches(model):
     return x[branches], branches
 
 
-def test_skip_at_inference_equals_compute_all_and_select():
+TINY_BACKBONE = dict(type='DynMMRGBDResNet', depth=18, block='NonBottleneck1D', stem_fusion='SE-add',
+                     gate=dict(type='DynMMGlobalGate'))
+
+
+@pytest.mark.parametrize('gated_stem_fusion', [False, True])
+def test_skip_at_inference_equals_compute_all_and_select(gated_stem_fusion):
     torch.manual_seed(0)
-    model = build_tiny(inference_gate=None).eval()
+    model = build_tiny(inference_gate=None,
+                       backbone=dict(TINY_BACKBONE, gated_stem_fusion=gated_stem_fusion)).eval()
     x, branches = _inputs_on_distinct_branches(model)
 
     # which depth stages run, for how many samples (observed with forward hooks)
@@ -159,6 +165,61 @@ def test_skip_at_inference_equals_compute_all_and_select():
         with torch.no_grad():
             alone = model(x[i:i + 1], mode='tensor')
         assert (alone[0] - routed[i]).abs().max() < 1e-4
+
+
+def test_gated_stem_fusion_makes_branch_0_blind_to_depth_and_leaves_the_others_fused():
+    torch.manual_seed(0)
+    model = build_tiny(backbone=dict(TINY_BACKBONE, gated_stem_fusion=True)).eval()
+    reference = build_tiny(backbone=dict(TINY_BACKBONE, gated_stem_fusion=False)).eval()
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 4, H, W, generator=g)
+    other_depth = x.clone()
+    other_depth[:, 3] = torch.randn(2, H, W, generator=g)
+    outputs = {}
+    for name, m in (('gated', model), ('reference', reference)):
+        for k in (0, 1):
+            with torch.no_grad(), m.gate_override('fixed', branch=k):
+                outputs[name, k] = (m._forward(x), m._forward(other_depth))
+    # branch 0 of the gated model is RGB alone: another depth map changes nothing
+    assert torch.equal(*outputs['gated', 0])
+    # the reference's branch 0 reads depth through its stem fusion, and branch 1 always does
+    for key in (('reference', 0), ('gated', 1), ('reference', 1)):
+        assert (outputs[key][0] - outputs[key][1]).abs().max() > 1e-3, key
+    # branch 0 pays for no fusion: the gated model's branch 0 is cheaper than the reference's
+    assert model.branch_costs()['total'][0] < reference.branch_costs()['total'][0]
+    # a soft gate's gradient reaches the stem fusion of the gated model through its mix
+    model.train()
+    model.set_gate('soft', 1.0)
+    data = model.data_preprocessor(_batch(), True)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    se = model.backbone.stem_fusion.se_depth.fc[0].weight.grad
+    assert se is not None and se.abs().sum() > 0
+
+
+def test_norm_eval_finetunes_with_batchnorm_statistics_fixed():
+    torch.manual_seed(0)
+    model = build_tiny(norm_eval=True)
+    model.train()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and not any(m.training for m in norms)
+    assert model.training and model.backbone.training  # the rest trains as usual
+    before = {k: v.clone() for k, v in model.state_dict().items() if 'running_' in k}
+    weight = model.backbone.rgb_encoder.bn1.weight.detach().clone()
+    model.set_gate('soft', 1.0)
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    model.train_step(_batch(), optim)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    # the affine weights still learn
+    assert not torch.equal(weight, model.backbone.rgb_encoder.bn1.weight.detach())
+    # without norm_eval the same step moves the statistics
+    torch.manual_seed(0)
+    plain = build_tiny()
+    plain.train()
+    plain.set_gate('soft', 1.0)
+    plain.train_step(_batch(), OptimWrapper(torch.optim.SGD(plain.parameters(), lr=0.1)))
+    assert not all(torch.equal(before[k], plain.state_dict()[k]) for k in before)
 
 
 def test_measured_costs_and_resource_loss_rise_with_deeper_branches(model):

@@ -116,14 +116,13 @@ def test_all_finite_finds_nan_anywhere():
 
 def test_lambda_is_picked_on_val_by_the_stated_rule():
     demo = load_tool('run_demo')
-    static = dict(miou=80.0, gflops_per_image=1.0)
     candidates = {0.1: dict(miou=80.5, gflops_per_image=0.81), 0.2: dict(miou=79.2, gflops_per_image=0.7),
                   0.4: dict(miou=79.3, gflops_per_image=0.5), 0.8: dict(miou=75.0, gflops_per_image=0.4)}
-    assert demo.pick_lambda(static, candidates) == 0.4  # most accurate within 0.8x static
+    assert demo.pick_lambda(1.0, candidates) == 0.4  # most accurate within 0.8x static
     candidates[0.2]['miou'] = 79.3
-    assert demo.pick_lambda(static, candidates) == 0.4  # a tie: the cheaper
+    assert demo.pick_lambda(1.0, candidates) == 0.4  # a tie: the cheaper
     # none within the compute target: the cheapest
-    assert demo.pick_lambda(dict(miou=80.0, gflops_per_image=0.4), candidates) == 0.8
+    assert demo.pick_lambda(0.4, candidates) == 0.8
 
 
 def test_synthetic_data_with_val_is_generated_once(tmp_path):
@@ -249,6 +248,11 @@ def test_quick_demo_writes_a_complete_finite_report(tmp_path):
     levels = {(r['model'], r['mode'], r['noise']) for r in summary['robustness']['rows']}
     assert ('dynmm', 1, 1.0) in levels and ('rgb_only', 2, 1.0) in levels
     assert summary['validation']['dynmm']['miou'] >= 0
+    assert {t['name'] for t in summary['validation_targets_per_seed']['0']} >= {'rgb_scenes_agree'}
+    # the accuracy-compute curve under the compute knob: calibrated on val, tested on test
+    knob = summary['compute_knob']['points']
+    assert [p['target_fraction'] for p in knob] == [0.6, 0.7, 0.8, 0.9, 1.0]
+    assert np.isfinite([[p['miou'], p['gflops_per_image'], p['tau']] for p in knob]).all()
     md = (report / 'summary.md').read_text()
     assert 'RGB-only' in md and 'DynMM' in md and 'Targets' in md
     lines = (report / 'robustness.csv').read_text().splitlines()
@@ -290,3 +294,44 @@ def test_dynmm_phases_random_network_then_gate_alone_then_network_under_the_gate
             assert model.loss_resource.loss_weight == 2.0
     with pytest.raises(ValueError, match='phase'):
         demo.set_dynmm_phase(cfg, 'soft', 10)
+
+
+def test_every_model_finetunes_static_esanets_first_phase(tmp_path, monkeypatch):
+    """The recipe's wiring: one shared first phase, then each model's own finetuning runs,
+    with BatchNorm statistics fixed in every run that starts from a checkpoint (but the
+    gate phase, whose new gate must learn its own), and branch 0 on RGB alone."""
+    demo = load_tool('run_demo')
+    args = demo.parse_args(['--size', '64', '64', '--tune-lambdas', '0.4'])
+    args.class_weight = None
+    trainer = demo.Trainer(args, str(tmp_path / 'data'), str(tmp_path / 'work'), seed=0)
+    calls = []
+
+    def fake_train(self, key, name, iters, load_from=None, loss_ratio=None, hooks=(), phase=None,
+                   lr=None):
+        if name not in self.done:
+            calls.append((name, load_from))
+            self.done[name] = f'{name}.pth'
+        return self.done[name]
+
+    monkeypatch.setattr(demo.Trainer, 'train', fake_train)
+    for key in ('static', 'rgb_only'):
+        trainer.finetuned(key)
+    trainer.finetuned('dynmm', 0.4)
+    assert calls == [('static_phase1', None), ('static_phase2', 'static_phase1.pth'),
+                     ('static', 'static_phase2.pth'),
+                     ('rgb_only_phase2', 'static_phase1.pth'), ('rgb_only', 'rgb_only_phase2.pth'),
+                     ('dynmm_random', 'static_phase1.pth'),
+                     ('dynmm_lambda0.4', 'dynmm_random.pth'),
+                     ('dynmm_lambda0.4_routed', 'dynmm_lambda0.4.pth')]
+    monkeypatch.undo()
+    data = str(tmp_path / 'data')
+    ensure_synthetic_data(data, 2, 2, height=64, width=64, progress=False)
+    for key, load_from, phase, norm_eval in (('static', None, None, False),
+                                              ('rgb_only', 'x.pth', None, True),
+                                              ('dynmm', 'x.pth', 'random', True),
+                                              ('dynmm', 'x.pth', 'gate', False),
+                                              ('dynmm', 'x.pth', 'routed', True)):
+        cfg = trainer.config(key, 10, str(tmp_path / 'w'), load_from=load_from,
+                             loss_ratio=0.4 if key == 'dynmm' else None, phase=phase)
+        assert cfg.model['norm_eval'] is norm_eval, (key, phase)
+        assert cfg.model.backbone['gated_stem_fusion'] is True

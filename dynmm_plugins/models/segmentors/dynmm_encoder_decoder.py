@@ -82,14 +82,21 @@ class DynMMEncoderDecoder(EncoderDecoder):
             expected task loss under the gate, beside the expected compute of the
             resource loss; the gate then compares the branches as they run at
             inference instead of a blend no branch computes. Default: 'mixed'.
+        norm_eval (bool): Keep every BatchNorm layer in eval mode while training
+            (running statistics fixed, affine weights still learning), as MMSeg
+            backbones' ``norm_eval`` does for finetuning: with small batches whose
+            images differ a lot (dim and bright scenes, say), batch statistics
+            swing from batch to batch, and a network finetuned on them does worse
+            with the running statistics it is tested with. Default: False.
         **kwargs: :class:`EncoderDecoder` arguments (backbone, neck,
             decode_head, train_cfg, test_cfg, data_preprocessor, init_cfg).
     """
 
     def __init__(self, loss_resource=None, gate_mode=None, temperature=1.0, fixed_branch=None,
                  inference_gate='hard', cost_input_size=(480, 640), freeze_all_but_gate=False,
-                 gate_bias=None, freeze_gate=False, gate_loss='mixed', **kwargs):
+                 gate_bias=None, freeze_gate=False, gate_loss='mixed', norm_eval=False, **kwargs):
         super().__init__(**kwargs)
+        self.norm_eval = bool(norm_eval)
         if gate_loss not in GATE_LOSSES:
             raise ValueError(f'gate_loss must be one of {GATE_LOSSES}, got {gate_loss!r}')
         if gate_loss == 'expected' and not freeze_all_but_gate:
@@ -323,6 +330,10 @@ class DynMMEncoderDecoder(EncoderDecoder):
         for module in (getattr(self, '_frozen_gate_modules', [])
                        + getattr(self, '_frozen_network_modules', [])):
             module.train(False)
+        if mode and getattr(self, 'norm_eval', False):
+            for module in self.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         return self
 
     def _effective_mode(self) -> str:
@@ -371,6 +382,12 @@ class DynMMEncoderDecoder(EncoderDecoder):
         return (self.neck(stage_feats) if self.with_neck else stage_feats), weights
 
     @property
+    def gated_stem_fusion(self) -> bool:
+        """Whether the backbone leaves its stem fusion to the depth-using branches
+        (``DynMMRGBDResNet(gated_stem_fusion=True)``: branch 0 is then RGB alone)."""
+        return bool(getattr(self.backbone, 'gated_stem_fusion', False))
+
+    @property
     def stage_fusion(self):
         """What fuses depth into RGB per stage: the backbone if it can, else the neck (ESANet)."""
         return self.backbone if hasattr(self.backbone, 'fuse_stage') else self.neck
@@ -385,6 +402,12 @@ class DynMMEncoderDecoder(EncoderDecoder):
         feats = []
         # P(branch > i): the probability that stage i fuses depth
         fuse_probs = weights.flip(1).cumsum(1).flip(1)[:, 1:]
+        if self.gated_stem_fusion:
+            # the stem fusion belongs to the branches that fuse stage 0
+            p = fuse_probs[:, 0]
+            if not (skip_unused_depth and bool((p == 0).all())):
+                everyone = skip_unused_depth and bool((p == 1).all())
+                rgb = self.backbone.fuse_stem(rgb, depth, None if everyone else p)
         for i in range(self.backbone.num_stages):
             rgb = self.backbone.rgb_stage(i, rgb)
             p = fuse_probs[:, i]
@@ -401,6 +424,8 @@ class DynMMEncoderDecoder(EncoderDecoder):
     def _encode_branch(self, branch: int, rgb: Tensor, depth: Tensor) -> List[Tensor]:
         """Branch ``branch`` only: depth stages after it are not computed."""
         feats = []
+        if self.gated_stem_fusion and branch > 0:
+            rgb = self.backbone.fuse_stem(rgb, depth)
         for i in range(self.backbone.num_stages):
             rgb = self.backbone.rgb_stage(i, rgb)
             if i < branch:
