@@ -66,11 +66,10 @@ def parse_args(argv=None):
                         help='random seed (default: 0)')
     parser.add_argument('--layout', choices=('nyuv2', 'sunrgbd'), default='nyuv2',
                         help="file formats: NYUv2's or SUN RGB-D's (default: nyuv2)")
-    parser.add_argument('--rgb-scene-depth', choices=('objects', 'background', 'none'),
-                        default='objects',
-                        help="depth of 'rgb' scenes: the objects at their class's depth, the "
-                             "background's depth only (depth shows no object), or none at all "
-                             "(0: no measurement, the demo's set) (default: objects)")
+    parser.add_argument('--rgb-scene-depth', choices=('objects', 'background'), default='objects',
+                        help="depth of the objects of 'rgb' scenes: their class's depth, or the "
+                             "background's (depth shows no object; the demo's set) "
+                             '(default: objects)')
     parser.add_argument('--scene-classes', choices=('all', 'by_kind'), default='all',
                         help="the classes of each scene's objects: any of the six, or in 'depth' "
                              "scenes only the three of distinct depth bands (the demo's set) "

@@ -83,8 +83,8 @@ DATA_SEED = 0  # one data set for every training seed: the seeds vary the traini
 #: The demo's set (dynmm_plugins/datasets/synthetic_rgbd.py): each kind of scene needs
 #: exactly one modality, and the other one carries nothing about its objects.
 SCENE_OPTIONS = dict(
-    # 'rgb' scenes in bright light, where the depth camera measures nothing (0 everywhere)
-    rgb_scene_depth='none',
+    # the objects of 'rgb' scenes are flat prints: depth shows only wall and floor there
+    rgb_scene_depth='background',
     # 'depth' scenes in a room at half the light: their RGB shows no object, only that
     # the scene is dim (so a model without depth can tell the kind of scene too)
     depth_scene_light=0.5,

@@ -30,10 +30,8 @@ Scenes come in two kinds, with the same geometry:
   ``'background'`` renders depth from the wall and floor alone, as if the objects
   were flat prints flush with the surface behind them: every object pixel gets
   exactly the depth the wall or floor has there, so depth carries no information
-  about the objects and only RGB reveals them; ``'none'``: no depth at all, 0 ("no
-  measurement", as NYUv2 stores it) at every pixel, as from an active depth camera
-  blinded by bright light (what the demo uses: depth is then of no use at all on
-  these scenes, and contradicts nothing that RGB shows).
+  about the objects and only RGB reveals them (what the demo uses: depth is then
+  of no use at all on these scenes).
 - ``'depth'`` scenes: the colour image is rendered from the background's label map
   (wall and floor only): every object pixel gets exactly the colour and texture the
   wall or floor would have there. The RGB image is therefore a function of the
@@ -132,7 +130,7 @@ NYU40_TO_13 = np.array(
     dtype=np.uint8)
 
 SCENE_KINDS = ('rgb', 'depth')
-RGB_SCENE_DEPTHS = ('objects', 'background', 'none')
+RGB_SCENE_DEPTHS = ('objects', 'background')
 LAYOUTS = ('nyuv2', 'sunrgbd')
 MIN_DEPTH_MM, MAX_DEPTH_MM = 500, 10000
 
@@ -276,9 +274,6 @@ def render_scene(rng: np.random.Generator, height: int, width: int,
     # Kinect-like noise: the standard deviation grows with the square of the distance.
     depth = depth + rng.normal(size=depth.shape) * 4e-7 * depth ** 2
     depth = np.clip(np.rint(depth), MIN_DEPTH_MM, MAX_DEPTH_MM).astype(np.uint16)
-    if kind == 'rgb' and rgb_scene_depth == 'none':
-        # a depth camera blinded by the light: no measurement (0, as NYUv2 stores it) anywhere
-        depth = np.zeros_like(depth)
     return dict(rgb=rgb, depth=depth, labels_40=labels,
                 labels_13=NYU40_TO_13[labels])
 

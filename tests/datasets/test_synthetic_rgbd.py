@@ -232,21 +232,6 @@ def test_rgb_scene_depth_background_hides_objects_from_depth_in_rgb_scenes_only(
     assert json.loads((tmp_path / 'synthetic_rgbd.json').read_text())['rgb_scene_depth'] == 'background'
 
 
-def test_rgb_scene_depth_none_measures_no_depth_in_rgb_scenes_only(tmp_path):
-    """The demo's set: 'rgb' scenes have depth 0 (no measurement) everywhere; nothing else changes."""
-    from dynmm_plugins.datasets.synthetic_rgbd import render_scene
-    for index in range(4):
-        rgb_objects, rgb_none = (render_scene(np.random.default_rng([0, index]), H, W, 'rgb',
-                                              rgb_scene_depth=mode) for mode in ('objects', 'none'))
-        for key in ('rgb', 'labels_40', 'labels_13'):
-            assert np.array_equal(rgb_objects[key], rgb_none[key]), key
-        assert rgb_objects['depth'].min() > 0 and not rgb_none['depth'].any()
-        depth_scene = [render_scene(np.random.default_rng([1, index]), H, W, 'depth', rgb_scene_depth=mode)
-                       for mode in ('objects', 'none')]
-        assert all(np.array_equal(depth_scene[0][k], depth_scene[1][k]) for k in depth_scene[0])
-        assert depth_scene[1]['depth'].min() > 0
-
-
 def test_scene_classes_by_kind_keep_depth_scenes_to_one_class_per_depth_band(tmp_path):
     """The demo's set: 'depth' scenes hold one class per depth band, 'rgb' scenes all six."""
     from dynmm_plugins.datasets.synthetic_rgbd import CLASSES_BY_KIND
