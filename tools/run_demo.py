@@ -2,8 +2,8 @@
 """The built-in DynMM demo: depth learned where only depth helps, routed there, skipped elsewhere.
 
 On a synthetic RGB-D set it generates (half of the scenes are dim rooms whose objects
-only depth reveals, half bright rooms where the depth camera measures nothing), on the
-CPU, in-process (mmengine's Runner):
+only depth reveals, half bright rooms whose objects are flat prints only RGB shows), on
+the CPU, in-process (mmengine's Runner):
 
 1. writes the set (train / val / test) unless it is already there;
 2. for each seed, trains three models from one shared first phase, static ESANet
@@ -194,7 +194,6 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                         help='processes, one thread each: several seeds run side by side; '
                              "with one seed at a time, static ESANet's and RGB-only's "
                              "finetuning runs train beside DynMM's "
-
                              '(default: 2, for 2 cores; 1: everything in this process)')
     parser.add_argument('--noise-augment', action='store_true',
                         help='also train DynMM with depth-noise augmentation (robustness remedy)')

@@ -22,7 +22,8 @@ def keep_freed_memory() -> None:
     """Make glibc's malloc reuse freed blocks instead of unmapping them (process-wide).
 
     Large allocations come from the heap instead of ``mmap`` and the heap is
-    never trimmed, so a tensor freed by one forward pass is reused by the next.
+    never trimmed, so a tensor freed by one forward pass is reused by the next
+    (once the heap has grown to its working size, after two or three passes).
     The cost: the process keeps its peak memory until it exits, which is what an
     inference process wants. The same as starting the process with
     ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647``.

@@ -57,7 +57,7 @@ def ensure_synthetic_data(root: str, num_train: int, num_test: int, seed: int = 
 
     ``options`` are the generator's scene options (:data:`GENERATOR_OPTIONS`, see
     :func:`~dynmm_plugins.datasets.synthetic_rgbd.make_synthetic_rgbd`), e.g.
-    ``rgb_scene_depth='none'``: no depth measured in 'rgb' scenes; ``'by_kind'``:
+    ``rgb_scene_depth='background'``: objects of 'rgb' scenes do not show in depth; ``'by_kind'``:
     'depth' scenes hold only the three classes of distinct depth bands. Returns
     True if it was (re)generated, False if the existing one was kept.
     """
