@@ -12,6 +12,8 @@
 # so PyTorch, the reference included, does not page-fault its large tensors on every
 # forward; onnxruntime has its own arena either way.
 # Result: OUT_DIR/speed.json ("targets", "all_targets_met", load averages before and after).
+# Every timed call follows an untimed PAUSE (default 0.05 s), so that the threads of the
+# previous call, PyTorch's OpenMP workers or onnxruntime's, have stopped spin-waiting.
 # Latency does not depend on the weights: without CHECKPOINT the config's initial weights,
 # with BatchNorm statistics accumulated on a few random batches, are used. Needs the
 # `deploy` extra; run it on a quiet machine (it takes about REPEATS x 15 s at 2 threads).
@@ -22,6 +24,7 @@ CONFIG=${CONFIG:-mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480
 THREADS=${THREADS:-2}
 REPEATS=${REPEATS:-10}
 WARMUP=${WARMUP:-2}
+PAUSE=${PAUSE:-0.05}
 PYTHON=${PYTHON:-python}
 # no ImageNet weights or class-weight file needed: the weights are the checkpoint's
 OPTS=(--cfg-options model.backbone.init_cfg=None model.decode_head.loss_decode.class_weight=None)
@@ -54,5 +57,5 @@ fi
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime)"
 "$PYTHON" tools/export_onnx.py "$CONFIG" "$CKPT" --out "$OUT/onnx" --shape 480 640 "${OPTS[@]}"
 "$PYTHON" tools/benchmark_onnx.py "$OUT/onnx" --threads "$THREADS" --repeats "$REPEATS" \
-    --warmup "$WARMUP" --config "$CONFIG" --checkpoint "$CKPT" --pytorch-branches --fuse-conv-bn --keep-freed-memory \
+    --warmup "$WARMUP" --pause "$PAUSE" --config "$CONFIG" --checkpoint "$CKPT" --pytorch-branches --fuse-conv-bn --keep-freed-memory \
     --no-progress --out "$OUT/speed.json" "${OPTS[@]}"

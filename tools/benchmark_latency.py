@@ -27,6 +27,7 @@ from dynmm_plugins.utils.cli import (
     ArgumentParser,
     add_budget_arg,
     add_inference_args,
+    add_pause_arg,
     add_model_args,
     add_run_args,
     add_shape_arg,
@@ -49,6 +50,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                         help='batch of the mixed-branch runs (default: max(batch size, branches))')
     parser.add_argument('--repeats', type=int, default=10, help='timed runs (default: 10)')
     parser.add_argument('--warmup', type=int, default=2, help='untimed runs first (default: 2)')
+    add_pause_arg(parser)
     add_budget_arg(parser, 'adds its operating point, the per-branch latencies weighted by its calibrated '
                            'branch fractions')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
@@ -57,7 +59,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--out', help='write the numbers as JSON to this file')
     add_run_args(parser)
     return check_common_args(parser, parser.parse_args(argv),
-                             at_least=dict(batch_size=1, repeats=1, warmup=0, mixed_batch_size=2, threads=1))
+                             at_least=dict(batch_size=1, repeats=1, warmup=0, mixed_batch_size=2, threads=1,
+                                           pause=0))
 
 
 def static_variant(cfg, device):
@@ -70,7 +73,7 @@ def static_variant(cfg, device):
 
 
 def run_benchmark(model, size, batch_size, mixed_batch_size, repeats, warmup, device,
-                  static=None, progress=False, budget=None) -> dict:
+                  static=None, progress=False, budget=None, pause_s=0.0) -> dict:
     """Time every configuration; returns latencies, throughputs and GFLOPs ratios.
 
     With a ``budget`` (a budget file's content) a row for its operating point is
@@ -111,7 +114,7 @@ def run_benchmark(model, size, batch_size, mixed_batch_size, repeats, warmup, de
         with forced_branches(model, mixed):
             skip_out = model._forward(xm)
         max_diff = float((skip_out - compute_all_and_select(model, xm, mixed)).abs().max())
-    timings = time_interleaved(fns, repeats, warmup, device, progress)
+    timings = time_interleaved(fns, repeats, warmup, device, progress, pause_s)
     mixed_gflops = sum(costs['total'][k] for k in mixed) / len(mixed)
     rows = []
     for name, t in timings.items():
@@ -197,7 +200,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     apply_inference_args(args, (model, static))
     load_before = load_average()
     result = run_benchmark(model, size, args.batch_size, mixed_bs, args.repeats, args.warmup,
-                           device, static, progress=not args.no_progress, budget=budget)
+                           device, static, progress=not args.no_progress, budget=budget,
+                           pause_s=args.pause)
     load_after = load_average()
     dev = torch.cuda.get_device_name(device) if torch.device(device).type == 'cuda' else \
         f'CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)'
@@ -223,7 +227,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.out:
         result.update(config=args.config, device=dev, input_size=list(size),
                       batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,
-                      fuse_conv_bn=args.fuse_conv_bn, keep_freed_memory=args.keep_freed_memory,
+                      pause_s=args.pause, fuse_conv_bn=args.fuse_conv_bn, keep_freed_memory=args.keep_freed_memory,
                       load_average_before=load_before, load_average_after=load_after)
         print(f'wrote {write_json(result, args.out)}')
     return 0

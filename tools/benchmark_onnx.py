@@ -35,6 +35,7 @@ from dynmm_plugins.utils.cli import (
     ArgumentParser,
     add_cfg_options,
     add_inference_args,
+    add_pause_arg,
     apply_inference_args,
     run_tool,
 )
@@ -48,9 +49,13 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--batch-size', type=int, default=1, help='batch size (default: 1)')
     parser.add_argument('--repeats', type=int, default=10, help='timed runs (default: 10)')
     parser.add_argument('--warmup', type=int, default=2, help='untimed runs first (default: 2)')
+    add_pause_arg(parser)
     parser.add_argument('--threads', type=int, default=2, help='CPU threads of onnxruntime and '
                                                                'torch (default: 2)')
     parser.add_argument('--providers', nargs='+', help='onnxruntime execution providers (default: CPU)')
+    parser.add_argument('--spin-wait', action='store_true',
+                        help="onnxruntime's default: idle intra-op workers spin-wait, and those "
+                             "of the gate's session compete with the branch's (default: off)")
     parser.add_argument('--config', help='also time this config in PyTorch eager: the reference '
                                          "inference (compute all + select) and each branch")
     parser.add_argument('--checkpoint', help='weights of --config (latency does not depend on them)')
@@ -64,8 +69,9 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     for name in ('batch_size', 'repeats', 'threads'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
-    if args.warmup < 0:
-        parser.error(f'--warmup must be >= 0, got {args.warmup}')
+    for name in ('warmup', 'pause'):
+        if not getattr(args, name) >= 0:  # NaN too
+            parser.error(f'--{name} must be >= 0, got {getattr(args, name)}')
     if (args.checkpoint or args.fuse_conv_bn or args.keep_freed_memory or args.pytorch_branches) \
             and not args.config:
         parser.error('--checkpoint, --fuse-conv-bn, --keep-freed-memory and --pytorch-branches need --config')
@@ -94,7 +100,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     def forced_branches_forward(model, inputs, branches):
         with forced_branches(model, branches):
             return model._forward(inputs)
-    runtime = OnnxDynMM(args.deploy_dir, providers=args.providers, threads=args.threads)
+    runtime = OnnxDynMM(args.deploy_dir, providers=args.providers, threads=args.threads,
+                        spin_wait=args.spin_wait)
     if not runtime.is_dynamic:
         raise ValueError(f'{args.deploy_dir} holds a static export: there are no branches to compare')
     nb, (_, h, w) = runtime.num_branches, runtime.input_shape
@@ -128,7 +135,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             fns['pytorch mixed'] = lambda: forced_branches_forward(model, xmt, mixed)
         torch_gflops = model.branch_costs((h, w))['total']
     load_before = load_average()
-    timings = time_interleaved(fns, args.repeats, args.warmup, 'cpu', progress=not args.no_progress)
+    timings = time_interleaved(fns, args.repeats, args.warmup, 'cpu', progress=not args.no_progress,
+                               pause_s=args.pause)
     load_after = load_average()
 
     def per_image(name):
@@ -183,7 +191,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print('wrote ' + write_json(dict(deploy_dir=args.deploy_dir, rows=rows, summary=summary,
                                           targets=targets, all_targets_met=all(
                                               t['met'] for t in targets.values()),
-                                          threads=args.threads, batch_size=args.batch_size,
+                                          threads=args.threads, spin_wait=args.spin_wait,
+                                          pause_s=args.pause,
+                                          batch_size=args.batch_size,
                                           repeats=args.repeats, warmup=args.warmup,
                                           onnxruntime=onnxruntime.__version__,
                                           torch=torch.__version__, config=args.config,

@@ -28,21 +28,29 @@ def synchronize(device) -> None:
 
 
 def time_interleaved(fns: Dict[str, Callable[[], object]], repeats: int = 10, warmup: int = 2,
-                     device='cpu', progress: bool = False) -> Dict[str, Dict[str, object]]:
+                     device='cpu', progress: bool = False,
+                     pause_s: float = 0.0) -> Dict[str, Dict[str, object]]:
     """Time several functions, interleaved round by round.
 
     Every round calls each function once, so a change in machine load over the
     measurement affects all of them alike (fairer ratios on a shared machine).
+    ``pause_s`` seconds of sleep (untimed) before each call let the worker threads
+    of the previous call stop spin-waiting first: PyTorch's OpenMP workers and
+    onnxruntime's spin for a while after their work, and would otherwise take
+    cores from whichever function comes next, another framework's included.
     Returns per name ``median_s``, ``min_s``, ``mean_s`` and the raw ``times_s``.
     """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f'need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}')
+    if repeats < 1 or warmup < 0 or not pause_s >= 0:  # NaN too
+        raise ValueError(f'need repeats >= 1, warmup >= 0 and pause_s >= 0, got {repeats}, '
+                         f'{warmup}, {pause_s}')
     times: Dict[str, List[float]] = {name: [] for name in fns}
     rounds = progress_bar(range(warmup + repeats), progress, desc='timing rounds', unit='round')
     with torch.inference_mode():
         for r in rounds:
             for name, fn in fns.items():
                 synchronize(device)
+                if pause_s:
+                    time.sleep(pause_s)
                 start = time.perf_counter()
                 fn()
                 synchronize(device)

@@ -7,7 +7,10 @@ makes several such tensors (40 classes x 480 x 640 floats is 47 MiB), and they
 run whatever the branch: measured with one thread, the final depth-wise 3x3
 convolution took 152 ms per image with glibc's defaults and 29 ms with freed
 memory kept (nearest upsampling 45 -> 12 ms); the whole of branch 0 about 20%
-less. onnxruntime has its own arena and does not need this.
+less. onnxruntime allocates its own tensors from its arena, but the numpy arrays that
+:class:`~dynmm_plugins.deploy.OnnxDynMM` returns (47 MiB of logits per image) are
+allocated on every call: there too, a mixed batch of five images took 1.22-1.24x its
+FLOP-proportional time without this setting, 1.02-1.04x with it (README, "Deploy").
 """
 import ctypes
 import ctypes.util

@@ -56,6 +56,19 @@ def add_inference_args(parser: argparse.ArgumentParser) -> None:
                              '(CPU inference)')
 
 
+#: Default of ``--pause``: long enough for idle worker threads to stop spin-waiting
+#: (libgomp's default spin and onnxruntime's last about a millisecond or a few).
+DEFAULT_PAUSE_S = 0.05
+
+
+def add_pause_arg(parser: argparse.ArgumentParser) -> None:
+    """``--pause S``: untimed sleep before each timed call of a latency benchmark."""
+    parser.add_argument('--pause', type=float, default=DEFAULT_PAUSE_S, metavar='S',
+                        help='seconds of untimed sleep before each timed call, so that the '
+                             "previous call's worker threads (PyTorch's OpenMP, onnxruntime's) "
+                             f'stop spin-waiting on the cores first; 0: none (default: {DEFAULT_PAUSE_S})')
+
+
 def apply_inference_args(args: argparse.Namespace, models: Sequence) -> None:
     """Apply :func:`add_inference_args`'s flags to ``models`` (None entries are skipped)."""
     if args.keep_freed_memory:

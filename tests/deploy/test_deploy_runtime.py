@@ -101,6 +101,20 @@ def test_gate_bias_moves_decisions_like_adding_it_to_the_logits(deployed, tmp_pa
     assert from_budget.predict(x)[1].tolist() == (gate_logits + np.float32(small)).argmax(1).tolist()
 
 
+def test_sessions_do_not_spin_wait_unless_asked_and_predict_the_same(deployed):
+    from dynmm_plugins.deploy import OnnxDynMM
+    from dynmm_plugins.deploy.runtime import SPIN_WAIT_KEY
+
+    def spinning(runtime):
+        sessions = [runtime._gate] + runtime._branches
+        return {s.get_session_options().get_session_config_entry(SPIN_WAIT_KEY) for s in sessions}
+    default, spinning_runtime = deployed['runtime'], OnnxDynMM(deployed['dir'], spin_wait=True)
+    assert spinning(default) == {'0'} and spinning(spinning_runtime) == {'1'}
+    x = _inputs(3)
+    (a, branches_a), (b, branches_b) = default.predict(x), spinning_runtime.predict(x)
+    assert np.array_equal(branches_a, branches_b) and np.array_equal(a, b)
+
+
 def test_predict_images_normalises_pads_and_crops_like_the_data_pipeline(deployed):
     runtime = deployed['runtime']
     rng = np.random.default_rng(3)
@@ -274,6 +288,9 @@ def test_tools_refuse_bad_flags(deployed, capsys):
     with pytest.raises(SystemExit) as info:
         run_tool(bench.main, [deployed['dir'], '--fuse-conv-bn'], prog=bench.PROG)
     assert info.value.code == 2 and 'need --config' in error_line(capsys)
+    with pytest.raises(SystemExit) as info:
+        run_tool(bench.main, [deployed['dir'], '--pause', 'nan'], prog=bench.PROG)
+    assert info.value.code == 2 and '--pause must be >= 0' in error_line(capsys)
     with pytest.raises(SystemExit) as info:
         run_tool(EVAL.main, [deployed['dir'], deployed['config'], '--threads', '0'], prog=EVAL.PROG)
     assert info.value.code == 2 and '--threads must be >= 1' in error_line(capsys)

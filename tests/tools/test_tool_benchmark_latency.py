@@ -6,6 +6,7 @@ was run, the FLOP ratios and that skipping gives the same outputs as computing a
 import copy
 import json
 import os.path as osp
+import time
 
 import pytest
 import torch
@@ -91,6 +92,15 @@ def test_helpers_validate_their_arguments(model):
     assert order == ['a', 'b'] * 3 and all(len(r['times_s']) == 2 for r in result.values())
     with pytest.raises(ValueError):
         time_interleaved({'a': lambda: None}, repeats=0)
+    # the pause before each call is slept, not timed: spinning workers go idle first
+    start = time.perf_counter()
+    result = time_interleaved({'a': lambda: None, 'b': lambda: None}, repeats=2, warmup=1,
+                              pause_s=0.02)
+    assert time.perf_counter() - start >= 6 * 0.02
+    assert max(t for r in result.values() for t in r['times_s']) < 0.02
+    for bad in (-0.1, float('nan')):
+        with pytest.raises(ValueError, match='pause_s'):
+            time_interleaved({'a': lambda: None}, pause_s=bad)
 
 
 def test_tool_reports_every_run_with_flop_ratios(tmp_path, capsys):
@@ -128,7 +138,8 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert 'does not fit' in line and 'unexpected keys (backbone.nope)' in line
     for argv, message in ((['--batch-size', '0'], '--batch-size must be >= 1'),
                           (['--shape', '60', '90'], 'multiples of 32'),
-                          (['--mixed-batch-size', '1'], '--mixed-batch-size must be >= 2')):
+                          (['--mixed-batch-size', '1'], '--mixed-batch-size must be >= 2'),
+                          (['--pause', '-1'], '--pause must be >= 0')):
         with pytest.raises(SystemExit) as exc:
             _run([DYNAMIC] + argv)
         assert exc.value.code == 2 and message in error_line(capsys)
