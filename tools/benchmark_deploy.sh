@@ -10,7 +10,7 @@
 # all + select, BatchNorm kept), and every PyTorch eager branch with BatchNorm folded. The
 # process keeps freed memory (--keep-freed-memory: glibc's malloc neither unmaps nor trims),
 # so PyTorch, the reference included, does not page-fault its large tensors on every
-# forward; onnxruntime has its own arena either way.
+# forward, nor the runtime its numpy outputs (onnxruntime's own tensors come from its arena).
 # Result: OUT_DIR/speed.json ("targets", "all_targets_met", load averages before and after).
 # Every timed call follows an untimed PAUSE (default 0.05 s), so that the threads of the
 # previous call, PyTorch's OpenMP workers or onnxruntime's, have stopped spin-waiting.
