@@ -50,6 +50,9 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--repeats', type=int, default=10, help='timed runs (default: 10)')
     parser.add_argument('--warmup', type=int, default=2, help='untimed runs first (default: 2)')
     add_pause_arg(parser)
+    parser.add_argument('--interleave-frameworks', action='store_true',
+                        help='interleave the ONNX and the PyTorch runs in the same rounds '
+                             '(default: all ONNX rounds, then all PyTorch rounds)')
     parser.add_argument('--threads', type=int, default=2, help='CPU threads of onnxruntime and '
                                                                'torch (default: 2)')
     parser.add_argument('--providers', nargs='+', help='onnxruntime execution providers (default: CPU)')
@@ -135,8 +138,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             fns['pytorch mixed'] = lambda: forced_branches_forward(model, xmt, mixed)
         torch_gflops = model.branch_costs((h, w))['total']
     load_before = load_average()
-    timings = time_interleaved(fns, args.repeats, args.warmup, 'cpu', progress=not args.no_progress,
-                               pause_s=args.pause)
+    # each framework's runs interleaved among themselves, one framework after the other:
+    # the ONNX targets compare ONNX runs only, the PyTorch ones PyTorch runs only
+    groups = [fns] if args.interleave_frameworks else [
+        {n: f for n, f in fns.items() if n.startswith(prefix)} for prefix in ('onnx', 'pytorch')]
+    timings = {}
+    for group in groups:
+        if group:
+            timings.update(time_interleaved(group, args.repeats, args.warmup, 'cpu',
+                                            progress=not args.no_progress, pause_s=args.pause))
     load_after = load_average()
 
     def per_image(name):
@@ -168,7 +178,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         row['times_ms'] = [1e3 * t for t in timings[row['name']]['times_s']]
     print(f'{args.deploy_dir}: input {args.batch_size}x4x{h}x{w} (mixed: {nb} images, branches '
           f'{mixed}); onnxruntime {onnxruntime.__version__} {runtime.providers[0]}, '
-          f'{args.threads} threads; median of {args.repeats} after {args.warmup} warm-up, interleaved; load '
+          f'{args.threads} threads; median of {args.repeats} after {args.warmup} warm-up, interleaved '
+          f'{"across" if args.interleave_frameworks else "within each of the"} frameworks; load '
           f'average before {load_before}, after {load_after}')
     print(text_table(['run', 'ms/image', 'GFLOPs', 'GFLOPs / branch 4', 'latency / branch 4',
                       'latency ratio / GFLOPs ratio'],
@@ -193,6 +204,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                               t['met'] for t in targets.values()),
                                           threads=args.threads, spin_wait=args.spin_wait,
                                           pause_s=args.pause,
+                                          interleave_frameworks=args.interleave_frameworks,
                                           batch_size=args.batch_size,
                                           repeats=args.repeats, warmup=args.warmup,
                                           onnxruntime=onnxruntime.__version__,

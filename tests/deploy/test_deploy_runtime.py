@@ -283,6 +283,27 @@ def test_benchmark_tool_checks_every_speed_target_in_one_run(deployed, tmp_path)
     assert all(t['met'] == (t['value'] <= t['limit']) for t in targets.values())
     assert result['all_targets_met'] == all(t['met'] for t in targets.values())
 
+
+def test_benchmark_tool_times_each_framework_in_rounds_of_its_own(deployed, tmp_path, monkeypatch):
+    import dynmm_plugins.analysis.latency as latency
+    bench = load_tool('benchmark_onnx')
+    timed, real = [], latency.time_interleaved
+
+    def recording(fns, *args, **kwargs):
+        timed.append(list(fns))
+        return real(fns, *args, **kwargs)
+    monkeypatch.setattr(latency, 'time_interleaved', recording)
+    argv = [deployed['dir'], '--threads', '1', '--repeats', '1', '--warmup', '0', '--pause', '0',
+            '--no-progress', '--config', deployed['config'], '--pytorch-branches']
+    assert run_tool(bench.main, argv, prog=bench.PROG) == 0
+    assert len(timed) == 2
+    assert all(n.startswith('onnx') for n in timed[0]) and len(timed[0]) == 6
+    assert all(n.startswith('pytorch') for n in timed[1]) and len(timed[1]) == 7
+    timed.clear()
+    assert run_tool(bench.main, argv + ['--interleave-frameworks'], prog=bench.PROG) == 0
+    assert len(timed) == 1 and len(timed[0]) == 13
+
+
 def test_tools_refuse_bad_flags(deployed, capsys):
     bench = load_tool('benchmark_onnx')
     with pytest.raises(SystemExit) as info:
