@@ -102,7 +102,7 @@ def check_common_args(parser: argparse.ArgumentParser, args: argparse.Namespace,
         parser.error(shape_error(args.shape))
     for name, minimum in (at_least or {}).items():
         value = getattr(args, name)
-        if value is not None and value < minimum:
+        if value is not None and not value >= minimum:  # NaN too
             parser.error(f'--{name.replace("_", "-")} must be >= {minimum}, got {value}')
     for name in finite_positive:
         value = getattr(args, name)

@@ -14,6 +14,7 @@ the numbers ``summary.json`` promises under ``models.<key>``:
 With several seeds every number is the mean over seeds, ``spread`` holds the
 standard deviation, minimum and maximum, and ``per_seed`` every seed's record.
 """
+import inspect
 import json
 import math
 import os.path as osp
@@ -44,10 +45,9 @@ TARGET_TEXT = {
 }
 
 
-#: The generator's scene options a demo set is made with, and their defaults (a set
-#: written before an option existed was made with its default).
-GENERATOR_OPTIONS = dict(rgb_scene_depth='objects', scene_classes='all', depth_scene_light=1.0,
-                         max_objects=5)
+#: The generator's scene options a demo set is made with (a set written before an
+#: option existed was made with the generator's default).
+SCENE_OPTION_NAMES = ('rgb_scene_depth', 'scene_classes', 'depth_scene_light', 'max_objects')
 
 
 def ensure_synthetic_data(root: str, num_train: int, num_test: int, seed: int = 0,
@@ -55,26 +55,28 @@ def ensure_synthetic_data(root: str, num_train: int, num_test: int, seed: int = 
                           num_val: int = 0, **options) -> bool:
     """Write the synthetic RGB-D set to ``root`` unless an identical one is there.
 
-    ``options`` are the generator's scene options (:data:`GENERATOR_OPTIONS`, see
+    ``options`` are the generator's scene options (:data:`SCENE_OPTION_NAMES`, see
     :func:`~dynmm_plugins.datasets.synthetic_rgbd.make_synthetic_rgbd`), e.g.
     ``rgb_scene_depth='background'``: objects of 'rgb' scenes do not show in depth; ``'by_kind'``:
     'depth' scenes hold only the three classes of distinct depth bands. Returns
     True if it was (re)generated, False if the existing one was kept.
     """
-    unknown = sorted(set(options) - set(GENERATOR_OPTIONS))
+    from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
+    unknown = sorted(set(options) - set(SCENE_OPTION_NAMES))
     if unknown:
-        raise ValueError(f'unknown synthetic-set options {unknown}; known: {sorted(GENERATOR_OPTIONS)}')
-    options = dict(GENERATOR_OPTIONS, **options)
+        raise ValueError(f'unknown synthetic-set options {unknown}; known: {sorted(SCENE_OPTION_NAMES)}')
+    signature = inspect.signature(make_synthetic_rgbd).parameters
+    defaults = {name: signature[name].default for name in SCENE_OPTION_NAMES}
+    options = dict(defaults, **options)
     params = osp.join(root, 'synthetic_rgbd.json')
     want = dict(num_train=num_train, num_test=num_test, num_val=num_val, seed=seed,
                 height=height, width=width, **options)
     if osp.isfile(params) and osp.isfile(osp.join(root, 'scene_kinds.json')):
         with open(params) as f:
-            have = dict(GENERATOR_OPTIONS, num_val=0)
+            have = dict(defaults, num_val=0)
             have.update(json.load(f))
         if all(have.get(k) == v for k, v in want.items()) and 'depth_mm' in str(have):
             return False
-    from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
     # the demo's own data folder: regenerating a set of other parameters is intended
     make_synthetic_rgbd(root, num_train=num_train, num_test=num_test, num_val=num_val,
                         height=height, width=width, seed=seed, progress=progress, overwrite=True,

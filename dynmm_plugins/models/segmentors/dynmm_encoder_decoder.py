@@ -399,25 +399,29 @@ class DynMMEncoderDecoder(EncoderDecoder):
         With ``skip_unused_depth`` (constant weights only) the depth stages that
         no sample fuses are skipped, and a fusion every sample takes is not mixed.
         """
+        def fusion(p):
+            # (nobody fuses, the probability to mix by: None where every sample fuses)
+            if not skip_unused_depth:
+                return False, p
+            return bool((p == 0).all()), None if bool((p == 1).all()) else p
+
         feats = []
         # P(branch > i): the probability that stage i fuses depth
         fuse_probs = weights.flip(1).cumsum(1).flip(1)[:, 1:]
         if self.gated_stem_fusion:
             # the stem fusion belongs to the branches that fuse stage 0
-            p = fuse_probs[:, 0]
-            if not (skip_unused_depth and bool((p == 0).all())):
-                everyone = skip_unused_depth and bool((p == 1).all())
-                rgb = self.backbone.fuse_stem(rgb, depth, None if everyone else p)
+            nobody, prob = fusion(fuse_probs[:, 0])
+            if not nobody:
+                rgb = self.backbone.fuse_stem(rgb, depth, prob)
         for i in range(self.backbone.num_stages):
             rgb = self.backbone.rgb_stage(i, rgb)
-            p = fuse_probs[:, i]
-            if skip_unused_depth and bool((p == 0).all()):
+            nobody, prob = fusion(fuse_probs[:, i])
+            if nobody:
                 # nobody fuses here or later: skip the rest of the depth encoder
                 feats.append(rgb)
                 continue
             depth = self.backbone.depth_stage(i, depth)
-            everyone = skip_unused_depth and bool((p == 1).all())
-            rgb = self.stage_fusion.fuse_stage(i, rgb, depth, None if everyone else p)
+            rgb = self.stage_fusion.fuse_stage(i, rgb, depth, prob)
             feats.append(rgb)
         return feats
 
