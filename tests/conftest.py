@@ -8,6 +8,7 @@ torch-only core in an environment without mmseg.
 """
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 
@@ -51,6 +52,49 @@ def pytest_sessionstart(session):
         if missing:
             pytest.exit('DYNMM_STRICT_TESTS=1: the test stack is incomplete:\n  ' + '\n  '.join(missing),
                         returncode=3)
+
+
+@pytest.fixture(scope='module')
+def module_mktemp(request, tmp_path_factory):
+    """``module_mktemp(name)``: a new folder for a module-scoped fixture, deleted with the module.
+
+    The suite writes several GB of data sets, checkpoints and exports. pytest keeps every
+    ``tmp_path_factory`` folder until the session ends (and three sessions after it), which
+    once filled CI's disk half-way through the suite. These folders go as soon as the module's
+    last test is done, unless one of its tests failed (then they stay for a look).
+    """
+    failed_before = request.session.testsfailed
+    made = []
+
+    def mktemp(name: str):
+        made.append(tmp_path_factory.mktemp(name))
+        return made[-1]
+
+    yield mktemp
+    if request.session.testsfailed == failed_before:
+        for path in made:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_visualizer_across_tests():
+    """Forget mmengine's visualizers after each test.
+
+    mmengine keeps them process-wide by name, and a Runner names its visualizer after the config
+    and the current second: a test that builds a Runner from the same config within the same
+    second as the last one would get that test's visualizer, which writes into that test's
+    folder, already deleted when it passed. (Other named instances, such as the default scope,
+    stay: tests rely on them.)
+    """
+    yield
+    visualization = sys.modules.get('mmengine.visualization.visualizer')
+    if visualization is None:  # torch-only tests never imported mmengine
+        return
+    classes = [visualization.Visualizer]
+    while classes:
+        cls = classes.pop()
+        cls._instance_dict.clear()
+        classes.extend(cls.__subclasses__())
 
 
 def _fail_skip(report, where: str) -> None:

@@ -31,8 +31,8 @@ def mmseg_scope():
 
 
 @pytest.fixture(scope='module')
-def layout(tmp_path_factory):
-    root = tmp_path_factory.mktemp('rgbd')
+def layout(module_mktemp):
+    root = module_mktemp('rgbd')
     make_synthetic_rgbd(str(root), num_train=NUM_TRAIN, num_test=NUM_TEST,
                         num_val=NUM_VAL, height=H, width=W, seed=0)
     return root

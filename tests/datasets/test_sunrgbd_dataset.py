@@ -19,10 +19,10 @@ LOAD = [dict(type='LoadImageFromFile'), dict(type='LoadDepthFromFile'),
 
 
 @pytest.fixture(scope='module')
-def sets(tmp_path_factory):
+def sets(module_mktemp):
     """The same synthetic scenes in NYUv2 files and in SUN RGB-D files."""
     init_default_scope('mmseg')
-    root = tmp_path_factory.mktemp('sun')
+    root = module_mktemp('sun')
     for layout in ('nyuv2', 'sunrgbd'):
         make_synthetic_rgbd(str(root / layout), num_train=3, num_test=2, height=48, width=64,
                             seed=11, layout=layout)  # seed 11: depths past 8.192 m in train

@@ -48,8 +48,8 @@ def _rgb_lookup_accuracy(rgb, labels):
 
 
 @pytest.fixture(scope='module')
-def dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp('synthetic')
+def dataset(module_mktemp):
+    out = module_mktemp('synthetic')
     kinds = make_synthetic_rgbd(str(out), num_train=16, num_test=8, height=H,
                                 width=W, depth_only_ratio=0.5, seed=3)
     return out, kinds

@@ -23,10 +23,10 @@ def _run(argv):
 
 
 @pytest.fixture(scope='module')
-def exported(tmp_path_factory):
+def exported(module_mktemp):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # 2 shared cores: one thread is faster and steadier
-    root = str(tmp_path_factory.mktemp('export'))
+    root = str(module_mktemp('export'))
     case = write_case(root, DYNAMIC, 'dynamic', osp.join(root, 'data'))
     case['dir'] = osp.join(root, 'deploy')
     assert _run([case['config'], case['checkpoint'], '--out', case['dir']]) == 0

@@ -24,14 +24,14 @@ NUM_TEST = 4
 
 
 @pytest.fixture(scope='module')
-def deployed(tmp_path_factory):
+def deployed(module_mktemp):
     from dynmm_plugins.apis.model_loading import load_config
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
     from dynmm_plugins.deploy import OnnxDynMM
     from dynmm_plugins.deploy.export import config_classes, export_model
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    root = str(tmp_path_factory.mktemp('runtime'))
+    root = str(module_mktemp('runtime'))
     data = osp.join(root, 'data')
     make_synthetic_rgbd(data, num_train=1, num_test=NUM_TEST, height=SIZE[0], width=SIZE[1])
     case = write_case(root, DYNAMIC, 'dynamic', data)

@@ -27,9 +27,9 @@ def _mim():
 
 
 @pytest.fixture(scope='module')
-def tiny_rgbd(tmp_path_factory):
+def tiny_rgbd(module_mktemp):
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
-    root = tmp_path_factory.mktemp('rgbd')
+    root = module_mktemp('rgbd')
     make_synthetic_rgbd(str(root), num_train=4, num_test=2, num_val=2, seed=0, progress=False)
     return root
 

@@ -75,9 +75,9 @@ class _Record(Hook):
 
 
 @pytest.fixture(scope='module')
-def data(tmp_path_factory):
+def data(module_mktemp):
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
-    root = str(tmp_path_factory.mktemp('hostile_training') / 'data')
+    root = str(module_mktemp('hostile_training') / 'data')
     make_synthetic_rgbd(root, num_train=4, num_test=2, height=SIZE[0], width=SIZE[1])
     return root
 

@@ -51,16 +51,16 @@ def _env():
 
 
 @pytest.fixture(scope='module')
-def tiny_rgbd(tmp_path_factory):
+def tiny_rgbd(module_mktemp):
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
-    root = tmp_path_factory.mktemp('rgbd')
+    root = module_mktemp('rgbd')
     make_synthetic_rgbd(str(root), num_train=8, num_test=2, num_val=2, seed=0, progress=False)
     return root
 
 
 @pytest.fixture(scope='module')
-def uninterrupted(tiny_rgbd, tmp_path_factory):
-    work_dir = tmp_path_factory.mktemp('straight')
+def uninterrupted(tiny_rgbd, module_mktemp):
+    work_dir = module_mktemp('straight')
     subprocess.run(_train_cmd(tiny_rgbd, work_dir), cwd=ROOT, env=_env(), check=True,
                    capture_output=True, timeout=600)
     return work_dir

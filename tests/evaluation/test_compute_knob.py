@@ -36,13 +36,13 @@ def _run(tool, argv):
 
 
 @pytest.fixture(scope='module')
-def tiny(tmp_path_factory):
+def tiny(module_mktemp):
     from dynmm_plugins.apis.model_loading import build_model
     from dynmm_plugins.apis.training import synthetic_train_config
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp('knob')
+    root = module_mktemp('knob')
     data = str(root / 'data')
     make_synthetic_rgbd(data, num_train=2, num_test=NUM_TEST, num_val=NUM_VAL, height=SIZE[0], width=SIZE[1])
     out = dict(root=root, data=data)

@@ -60,17 +60,17 @@ def check_dyn_compute(result):
 
 # ----------------------------------------------------------------------------- MM-IMDB
 @pytest.fixture(scope='module')
-def imdb_file(tmp_path_factory):
+def imdb_file(module_mktemp):
     """A full-size (25,959 rows) synthetic MM-IMDB file: MultiBench's split indices need them all."""
-    path = tmp_path_factory.mktemp('imdb_data') / 'multimodal_imdb.hdf5'
+    path = module_mktemp('imdb_data') / 'multimodal_imdb.hdf5'
     write_imdb(path, seed=0)
     return path
 
 
 @pytest.fixture(scope='module')
-def imdb(imdb_file, tmp_path_factory):
+def imdb(imdb_file, module_mktemp):
     """Both MM-IMDB experts trained on a few rows of the synthetic file."""
-    work = tmp_path_factory.mktemp('imdb_run')
+    work = module_mktemp('imdb_run')
     for name in (imdb_file.name, imdb_file.name + '.known_split.json'):
         (work / name).symlink_to(imdb_file.parent / name)
     quick = ('--data', 'multimodal_imdb.hdf5', '--limit', 96, '--batch-size', 32, '--n-epochs', 2)
@@ -119,17 +119,18 @@ def test_imdb_dyn_trains_the_gate_and_reports_realised_compute(imdb):
 
 
 @pytest.mark.parametrize('fuse', [0, 2, 3])
-def test_imdb_other_fusions_train_and_test(imdb, fuse):
+def test_imdb_other_fusions_train_and_test(imdb, fuse, tmp_path):
     work, _, _ = imdb
+    # Logs in tmp_path, which goes when the test passes: MultiBench saves whole models (MIM's is 1.1 GB).
     proc = run('imdb_mm', '--fuse', fuse, '--data', 'multimodal_imdb.hdf5', '--limit', 32, '--batch-size', 32,
-               '--n-epochs', 1, '--log-dir', f'log/fuse{fuse}', '--json-out', f'f{fuse}.json', cwd=work)
+               '--n-epochs', 1, '--log-dir', tmp_path / 'log', '--json-out', tmp_path / 'f.json', cwd=work)
     if fuse == 2 and proc.returncode == 2:
         # MultiBench's LowRankTensorFusion keeps its factors in a plain list, so they never train;
         # on a few rows the validation F1 can stay 0, and then train() saves nothing.
         assert 'training saved no checkpoint' in proc.stderr.strip().splitlines()[-1]
         return
     ok(proc)
-    assert load(work / f'f{fuse}.json')['fusion'] == {0: 'ef', 2: 'lrtf', 3: 'mim'}[fuse]
+    assert load(tmp_path / 'f.json')['fusion'] == {0: 'ef', 2: 'lrtf', 3: 'mim'}[fuse]
 
 
 def test_imdb_dyn_without_experts_says_what_to_run(imdb):
@@ -148,9 +149,9 @@ def test_imdb_missing_data_file(imdb):
 
 # ----------------------------------------------------------------------------- CMU-MOSEI
 @pytest.fixture(scope='module')
-def mosei(tmp_path_factory):
+def mosei(module_mktemp):
     """A small synthetic MOSEI pickle and both experts trained on it (padded and packed late fusion)."""
-    work = tmp_path_factory.mktemp('mosei_run')
+    work = module_mktemp('mosei_run')
     write_mosei(work / 'mosei_senti_data.pkl', sizes=(24, 12, 12), seed=0)
     quick = ('--data', 'mosei_senti_data.pkl', '--limit', 12, '--batch-size', 6, '--n-epochs', 1)
     ok(run('affect_uni', *quick, '--json-out', 'uni.json', cwd=work))

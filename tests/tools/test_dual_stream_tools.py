@@ -16,11 +16,11 @@ STATIC = osp.join(CONFIGS, 'segformer_mit-b0-rgbd_1xb4-400it_synthetic-120x160.p
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory):
+def trained(module_mktemp):
     """The synthetic MiT-B0 pair, 2 iterations each at 64x96, on a tiny synthetic set."""
     from dynmm_plugins.apis.training import synthetic_train_config, train
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
-    root = tmp_path_factory.mktemp('dual_tools')
+    root = module_mktemp('dual_tools')
     data = str(root / 'data')
     make_synthetic_rgbd(data, num_train=4, num_test=3, num_val=3, height=64, width=96, seed=0,
                         progress=False)

@@ -32,11 +32,11 @@ def _run(tool, argv):
 
 
 @pytest.fixture(scope='module')
-def setup(tmp_path_factory):
+def setup(module_mktemp):
     """Synthetic data (2 test images, one label holding 200), untrained static/dynamic checkpoints."""
     from dynmm_plugins.apis.model_loading import build_model, load_config
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
-    root = tmp_path_factory.mktemp('hostile_tools')
+    root = module_mktemp('hostile_tools')
     data = str(root / 'data')
     make_synthetic_rgbd(data, num_train=1, num_test=2)
     out = dict(root=root, data=data)

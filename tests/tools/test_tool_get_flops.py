@@ -30,14 +30,14 @@ def _run(argv):
 
 
 @pytest.fixture(scope='module')
-def tiny(tmp_path_factory):
+def tiny(module_mktemp):
     """Tiny data and config files; checkpoints are freshly initialised weights (no training)."""
     from dynmm_plugins.apis.model_loading import build_model
     from dynmm_plugins.apis.training import synthetic_train_config
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp('flops')
+    root = module_mktemp('flops')
     data = str(root / 'data')
     make_synthetic_rgbd(data, num_train=2, num_test=3, height=SIZE[0], width=SIZE[1])
     out = dict(root=root)

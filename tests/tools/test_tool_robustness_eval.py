@@ -39,13 +39,13 @@ def _run(argv):
 
 
 @pytest.fixture(scope='module')
-def tiny(tmp_path_factory):
+def tiny(module_mktemp):
     """Data, configs and 2-iteration checkpoints of a static and a dynamic model."""
     from dynmm_plugins.apis.training import synthetic_train_config, train
     from dynmm_plugins.datasets.synthetic_rgbd import make_synthetic_rgbd
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # 2 shared cores: one thread is faster and steadier
-    root = tmp_path_factory.mktemp('robustness')
+    root = module_mktemp('robustness')
     data = str(root / 'data')
     make_synthetic_rgbd(data, num_train=8, num_test=NUM_TEST, height=SIZE[0], width=SIZE[1])
     out = {}
