@@ -60,8 +60,8 @@ def module_mktemp(request, tmp_path_factory):
 
     The suite writes several GB of data sets, checkpoints and exports. pytest keeps every
     ``tmp_path_factory`` folder until the session ends (and three sessions after it), which
-    once filled CI's disk half-way through the suite. These folders go as soon as the module's
-    last test is done, unless one of its tests failed (then they stay for a look).
+    most likely filled CI's disk part-way through the suite once. These folders go as soon
+    as the module's last test is done, unless one of its tests failed (then they stay).
     """
     failed_before = request.session.testsfailed
     made = []

@@ -16,13 +16,15 @@
 # previous call, PyTorch's OpenMP workers or onnxruntime's, have stopped spin-waiting.
 # Latency does not depend on the weights: without CHECKPOINT the config's initial weights,
 # with BatchNorm statistics accumulated on a few random batches, are used. Needs the
-# `deploy` extra; run it on a quiet machine (it takes about REPEATS x 15 s at 2 threads).
+# `deploy` extra; run it on a quiet machine (6.5 min at 2 threads with the default 30 rounds).
+# REPEATS defaults to 30 rounds: with 10, ONNX branch 0's ratio moved between 0.99 and 1.08
+# from run to run on the same quiet machine, with 30 between 0.98 and 1.03 (README "Deploy").
 set -euo pipefail
 CKPT=${1:-}
 OUT=${2:-work_dirs/deploy_speed}
 CONFIG=${CONFIG:-mmseg_configs/dynmm/dynmm_esanet_r34-nbt1d_1xb8-500ep_nyuv2-480x640.py}
 THREADS=${THREADS:-2}
-REPEATS=${REPEATS:-10}
+REPEATS=${REPEATS:-30}
 WARMUP=${WARMUP:-2}
 PAUSE=${PAUSE:-0.05}
 PYTHON=${PYTHON:-python}
