@@ -28,6 +28,19 @@ def _zip_cat(trees: list) -> Any:
     raise TypeError(f'branch outputs must be tensors or lists/tuples/dicts of tensors, got {type(first)}')
 
 
+def _take_rows(t: Tensor, index: Tensor) -> Tensor:
+    """``t.index_select(0, index)`` that keeps a channels-last tensor channels-last.
+
+    ``index_select`` writes a contiguous (NCHW) result, so from a channels-last
+    tensor (the CPU inference logits of ESANetHead) it transposes every image:
+    three times the time of the copy itself for five 40 x 480 x 640 maps.
+    """
+    index = index.to(t.device)
+    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
+        return t.permute(0, 2, 3, 1).index_select(0, index).permute(0, 3, 1, 2)
+    return t.index_select(0, index)
+
+
 def run_grouped_by_branch(branches: Tensor, run_branch: Callable[..., Any], *inputs: Any) -> Any:
     """Run ``run_branch(k, *inputs_k)`` once per branch k present in ``branches``.
 
@@ -49,10 +62,10 @@ def run_grouped_by_branch(branches: Tensor, run_branch: Callable[..., Any], *inp
     groups, outputs = [], []
     for branch in torch.unique(branches, sorted=True).tolist():
         index = torch.nonzero(branches == branch, as_tuple=False).squeeze(1)
-        group_inputs = _map(lambda t: t.index_select(0, index.to(t.device)), inputs)
+        group_inputs = _map(lambda t: _take_rows(t, index), inputs)
         outputs.append(run_branch(int(branch), *group_inputs))
         groups.append(index)
     if len(groups) == 1:  # the whole batch took one branch: nothing to reorder
         return outputs[0]
     inverse = torch.argsort(torch.cat(groups))
-    return _map(lambda t: t.index_select(0, inverse.to(t.device)), _zip_cat(outputs))
+    return _map(lambda t: _take_rows(t, inverse), _zip_cat(outputs))

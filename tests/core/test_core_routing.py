@@ -40,3 +40,13 @@ def test_nested_inputs_and_outputs_keep_order():
 def test_single_branch_batch_is_passed_through():
     out = run_grouped_by_branch(torch.tensor([2, 2]), lambda k, a: a * k, torch.tensor([1.0, 2.0]))
     assert torch.equal(out, torch.tensor([2.0, 4.0]))
+
+
+def test_channels_last_outputs_stay_channels_last_in_input_order():
+    """CPU inference logits are channels-last (ESANetHead): regrouping must not transpose them."""
+    x = torch.randn(5, 3, 4, 6)
+    branches = torch.tensor([1, 0, 1, 2, 0])
+    out = run_grouped_by_branch(
+        branches, lambda k, a: (a * (k + 1)).contiguous(memory_format=torch.channels_last), x)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out, x * (branches + 1).view(-1, 1, 1, 1).float())

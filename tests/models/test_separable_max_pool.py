@@ -6,15 +6,19 @@ import torch.nn as nn
 from dynmm_plugins.models.layers import ResNetEncoder, SeparableMaxPool2d
 
 
-@pytest.mark.parametrize('kernel,stride,padding', [(3, 2, 1), (2, 2, 0), (3, 1, 1), (5, 3, 2)])
-@pytest.mark.parametrize('size', [(240, 320), (15, 17), (7, 6)])
+# (3, 1, 1): one window offset inside the map for every output; (2, 2, 1) on even
+# sizes: none, so the map is padded
+@pytest.mark.parametrize('kernel,stride,padding', [(3, 2, 1), (2, 2, 0), (3, 1, 1), (5, 3, 2), (2, 2, 1), (4, 3, 2)])
+@pytest.mark.parametrize('size', [(240, 320), (15, 17), (7, 6), (6, 8)])
 def test_equals_max_pool_exactly(kernel, stride, padding, size):
     torch.manual_seed(0)
     x = torch.randn(2, 5, *size)
     x[0, 0, :3, :3] = float('-inf')  # a window of -inf stays -inf, as in nn.MaxPool2d
     x = torch.relu(x)  # ties, as after the stem's ReLU
+    before = x.clone()
     with torch.inference_mode():
         got = SeparableMaxPool2d(kernel, stride, padding)(x)
+    assert torch.equal(x, before)  # the passes write into their own result only
     want = nn.MaxPool2d(kernel, stride, padding)(x)
     assert got.shape == want.shape
     assert torch.equal(got, want)

