@@ -209,7 +209,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f'(mixed batches: {mixed_bs}, branches {result["mixed_assignment"]}); median of '
           f'{args.repeats} runs after {args.warmup} warm-up, interleaved'
           f'{"; BatchNorm folded" if args.fuse_conv_bn else ""}'
-          f'{"; freed memory kept" if args.keep_freed_memory else ""}; load average '
+          f'{"; freed memory kept" if args.keep_freed_memory else ""}'
+          f'{"; channels-last" if args.channels_last else ""}; load average '
           f'before {load_before}, after {load_after}')
     header = ['run', 'batch', 'ms/batch', 'ms/image', 'images/s', 'GFLOPs/image',
               'GFLOPs / branch 4', 'latency / branch 4']
@@ -228,6 +229,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         result.update(config=args.config, device=dev, input_size=list(size),
                       batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,
                       pause_s=args.pause, fuse_conv_bn=args.fuse_conv_bn, keep_freed_memory=args.keep_freed_memory,
+                      channels_last=args.channels_last,
                       load_average_before=load_before, load_average_after=load_after)
         print(f'wrote {write_json(result, args.out)}')
     return 0

@@ -75,9 +75,10 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     for name in ('warmup', 'pause'):
         if not getattr(args, name) >= 0:  # NaN too
             parser.error(f'--{name} must be >= 0, got {getattr(args, name)}')
-    if (args.checkpoint or args.fuse_conv_bn or args.keep_freed_memory or args.pytorch_branches) \
-            and not args.config:
-        parser.error('--checkpoint, --fuse-conv-bn, --keep-freed-memory and --pytorch-branches need --config')
+    if (args.checkpoint or args.fuse_conv_bn or args.keep_freed_memory or args.channels_last
+            or args.pytorch_branches) and not args.config:
+        parser.error('--checkpoint, --fuse-conv-bn, --keep-freed-memory, --channels-last and --pytorch-branches '
+                     'need --config')
     if importlib.util.find_spec('onnxruntime') is None:
         parser.error('onnxruntime not installed: pip install "dynmm[deploy]"')
     return args
@@ -119,8 +120,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.config:
         from dynmm_plugins.apis.model_loading import load_model
         reference, _ = load_model(args.config, args.checkpoint, args.cfg_options, 'cpu')
-        # the reference keeps its BatchNorms: it is the reference's inference
-        model = copy.deepcopy(reference) if args.fuse_conv_bn else reference
+        # the reference keeps its BatchNorms and layout: it is the reference's inference
+        model = copy.deepcopy(reference) if args.fuse_conv_bn or args.channels_last else reference
         apply_inference_args(args, [model])
         xt = torch.from_numpy(x)
         fns['pytorch reference (compute all + select), branch 0'] = \
@@ -211,6 +212,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                           torch=torch.__version__, config=args.config,
                                           fuse_conv_bn=args.fuse_conv_bn,
                                           keep_freed_memory=args.keep_freed_memory,
+                                          channels_last=args.channels_last,
                                           load_average_before=load_before,
                                           load_average_after=load_after), args.out))
     return 0

@@ -43,7 +43,7 @@ def add_shape_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def add_inference_args(parser: argparse.ArgumentParser) -> None:
-    """``--fuse-conv-bn`` and ``--keep-freed-memory``: PyTorch inference as deployed.
+    """``--fuse-conv-bn``, ``--keep-freed-memory``, ``--channels-last``: PyTorch inference as deployed.
 
     A tool applies them with :func:`apply_inference_args` after loading its models.
     """
@@ -54,6 +54,9 @@ def add_inference_args(parser: argparse.ArgumentParser) -> None:
                         help="keep freed memory in the process (glibc's malloc: no mmap, no trim), so "
                              'large feature maps are not page-faulted in anew on every forward '
                              '(CPU inference)')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='convolution weights, and so feature maps, in channels-last layout '
+                             "(oneDNN's own on the CPU: the same outputs up to float rounding)")
 
 
 #: Default of ``--pause``: long enough for idle worker threads to stop spin-waiting
@@ -79,6 +82,11 @@ def apply_inference_args(args: argparse.Namespace, models: Sequence) -> None:
         for model in models:
             if model is not None:
                 fold_batchnorm(model)
+    if args.channels_last:  # after folding, which writes new weights
+        import torch
+        for model in models:
+            if model is not None:  # the 4-D weights; convolutions then return channels-last maps
+                model.to(memory_format=torch.channels_last)
 
 
 def add_run_args(parser: argparse.ArgumentParser, progress: str = 'no progress bar') -> None:
