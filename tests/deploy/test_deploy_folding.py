@@ -1,4 +1,6 @@
-"""dynmm_plugins.deploy.folding and FoldBatchNormHook: BatchNorm folded into convolutions at inference."""
+"""dynmm_plugins.deploy.folding, FoldBatchNormHook and the channels-last layout: PyTorch inference as deployed."""
+import argparse
+import json
 import logging
 
 import pytest
@@ -10,8 +12,10 @@ pytest.importorskip('mmseg')
 from helpers.deploy_setup import randomise_batchnorm  # noqa: E402
 from dynmm_plugins.deploy.folding import find_conv_bn_pairs, fold_batchnorm, fold_conv_bn_  # noqa: E402
 from helpers.tiny_dynmm import build_tiny  # noqa: E402
+from dynmm_plugins.utils.cli import add_inference_args, apply_inference_args  # noqa: E402
 
 SIZE = (64, 96)
+CL = torch.channels_last
 
 
 @pytest.fixture()
@@ -113,18 +117,55 @@ def test_fold_batchnorm_hook_folds_the_model_before_testing(tiny):
     assert all(torch.allclose(a, b, atol=1e-3) for a, b in zip(before, _outputs(tiny, x)))
 
 
-def test_benchmark_latency_folds_batchnorm_on_request(tmp_path):
-    import json
-
+def test_benchmark_latency_folds_batchnorm_and_converts_the_layout_on_request(tmp_path):
     from helpers.deploy_setup import DYNAMIC
     from dynmm_plugins.utils.cli import run_tool
     from helpers.tool_scripts import load_tool
     tool = load_tool('benchmark_latency')
     out = str(tmp_path / 'latency.json')
     argv = [DYNAMIC, '--shape', '64', '96', '--repeats', '1', '--warmup', '0', '--no-static',
-            '--fuse-conv-bn', '--device', 'cpu', '--no-progress', '--out', out]
+            '--fuse-conv-bn', '--channels-last', '--device', 'cpu', '--no-progress', '--out', out]
     assert run_tool(tool.main, argv, prog=tool.PROG) == 0
     with open(out) as f:
         result = json.load(f)
-    assert result['fuse_conv_bn'] is True
+    assert result['fuse_conv_bn'] is True and result['channels_last'] is True
     assert result['max_abs_diff_skip_vs_all'] < 1e-3
+
+
+def _convs(model):
+    return [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+
+
+def test_flags_fold_then_convert_and_keep_every_branchs_logits(tiny):
+    x = torch.randn(2, 4, *SIZE)
+    before = _outputs(tiny, x)
+    parser = argparse.ArgumentParser()
+    add_inference_args(parser)
+    apply_inference_args(parser.parse_args(['--fuse-conv-bn', '--channels-last']), [tiny, None])
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in tiny.modules())
+    # the folded weights (written by the fold) are the ones converted
+    assert all(m.weight.is_contiguous(memory_format=CL) for m in _convs(tiny))
+    after = _outputs(tiny, x)  # an NCHW input: the first convolution converts it
+    for a, b in zip(before, after):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+    assert all(b.is_contiguous(memory_format=CL) for b in after[:-1])  # the branches' logits
+
+
+def test_hook_converts_the_model_after_the_fold_and_keeps_its_logits(tiny):
+    from mmseg.registry import HOOKS
+
+    from dynmm_plugins.engine.hooks import ChannelsLastHook, FoldBatchNormHook
+    x = torch.randn(1, 4, *SIZE)
+    before = _outputs(tiny, x)
+
+    class Runner:
+        model = tiny
+        logger = logging.getLogger('test')
+    hook = HOOKS.build(dict(type='ChannelsLastHook'))
+    assert isinstance(hook, ChannelsLastHook)
+    # mmengine sorts hooks by priority: the fold (VERY_LOW) runs before the conversion (LOWEST)
+    assert hook.priority == 'LOWEST' and FoldBatchNormHook.priority == 'VERY_LOW'
+    hook.before_test(Runner())
+    assert all(m.weight.is_contiguous(memory_format=CL) for m in _convs(tiny))
+    for a, b in zip(before, _outputs(tiny, x)):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
