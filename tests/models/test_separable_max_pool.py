@@ -24,6 +24,15 @@ def test_equals_max_pool_exactly(kernel, stride, padding, size):
     assert torch.equal(got, want)
 
 
+def test_a_map_smaller_than_the_window_is_max_pools_error():
+    x = torch.randn(1, 1, 2, 2)
+    with pytest.raises(RuntimeError) as want:
+        nn.MaxPool2d(3, 2)(x)
+    with torch.inference_mode(), pytest.raises(RuntimeError) as got:
+        SeparableMaxPool2d(3, 2)(x)
+    assert str(got.value) == str(want.value)
+
+
 def test_gradients_are_max_pools():
     """With gradients the tie-breaking of nn.MaxPool2d (all to one input) is kept."""
     x = torch.zeros(1, 1, 4, 4, requires_grad=True)  # every window is a tie

@@ -34,9 +34,9 @@ class SeparableMaxPool2d(nn.MaxPool2d):
 
     def forward(self, x):
         """Forward function."""
-        if not self._two_pass_applies(x):
-            return super().forward(x)
         k, s, p = self.kernel_size, self.stride, self.padding
+        if not self._two_pass_applies(x) or min(x.shape[2:]) + 2 * p < k:  # too small: its own error
+            return super().forward(x)
         along_w = _max_along(x, 3, k, s, p)
         if along_w is not None:
             out = _max_along(along_w, 2, k, s, p)
@@ -48,7 +48,7 @@ class SeparableMaxPool2d(nn.MaxPool2d):
 
 
 def _max_along(x, dim, k, s, p):
-    """Max-pool ``x`` along one dimension, the padding left out; None if no offset covers every output.
+    """Max-pool ``x`` along ``dim`` without padding it; None if no offset covers every output.
 
     Output ``o`` takes the maximum of inputs ``o * s - p + i``, ``i < k``. The
     offsets that lie inside the map for every output start the result; the others
