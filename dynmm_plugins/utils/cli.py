@@ -77,16 +77,16 @@ def apply_inference_args(args: argparse.Namespace, models: Sequence) -> None:
     if args.keep_freed_memory:
         from dynmm_plugins.deploy.cpu_allocator import keep_freed_memory
         keep_freed_memory()
-    if args.fuse_conv_bn:
-        from dynmm_plugins.deploy.folding import fold_batchnorm
-        for model in models:
-            if model is not None:
-                fold_batchnorm(model)
-    if args.channels_last:  # after folding, which writes new weights
-        import torch
-        for model in models:
-            if model is not None:  # the 4-D weights; convolutions then return channels-last maps
-                model.to(memory_format=torch.channels_last)
+    import torch
+
+    from dynmm_plugins.deploy.folding import fold_batchnorm
+    for model in models:
+        if model is None:
+            continue
+        if args.fuse_conv_bn:
+            fold_batchnorm(model)
+        if args.channels_last:  # after folding, which writes new weights; convolutions then
+            model.to(memory_format=torch.channels_last)  # return channels-last maps
 
 
 def add_run_args(parser: argparse.ArgumentParser, progress: str = 'no progress bar') -> None:

@@ -6,7 +6,7 @@ from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
-from ..layers import LearnedUpsample, NonBottleneck1D
+from ..layers import LearnedUpsample, NonBottleneck1D, is_eager_inference
 
 
 class ESANetPPM(nn.Module):
@@ -138,9 +138,7 @@ class ESANetHead(BaseDecodeHead):
         branch. The logits then come out channels-last: same shape and values
         (to float rounding), other strides; ``.contiguous()`` gives NCHW (a copy).
         """
-        return (logits.device.type == 'cpu' and logits.dim() == 4
-                and not (torch.is_grad_enabled() and logits.requires_grad)
-                and not torch.onnx.is_in_onnx_export())
+        return logits.device.type == 'cpu' and logits.dim() == 4 and is_eager_inference(logits)
 
     def loss_by_feat(self, seg_logits, batch_data_samples):
         """Main loss (and accuracy) by BaseDecodeHead, plus the side losses."""

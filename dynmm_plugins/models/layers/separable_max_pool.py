@@ -3,6 +3,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .eager_inference import is_eager_inference
+
 
 class SeparableMaxPool2d(nn.MaxPool2d):
     """``nn.MaxPool2d`` whose gradient-free CPU/GPU forward takes the maximum in two passes.
@@ -28,8 +30,7 @@ class SeparableMaxPool2d(nn.MaxPool2d):
         super().__init__(kernel_size, stride, padding)
 
     def _two_pass_applies(self, x):
-        return (not (torch.is_grad_enabled() and x.requires_grad)
-                and not torch.onnx.is_in_onnx_export() and x.dim() == 4
+        return (is_eager_inference(x) and x.dim() == 4
                 and all(isinstance(v, int) for v in (self.kernel_size, self.stride, self.padding)))
 
     def forward(self, x):
